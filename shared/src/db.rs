@@ -1,0 +1,213 @@
+//! Storage connections: one code path for SQLite (embedded default) and PostgreSQL (production).
+//!
+//! Queries are runtime queries through sqlx's `Any` driver with `$1, $2, …` placeholders, which
+//! both SQLite and PostgreSQL accept, so the same SQL text serves both; only the migrations
+//! differ per backend (types, auto-increment). No `DATABASE_URL` is needed to build.
+//!
+//! SQLite allows one writer at a time. Rather than let concurrent write transactions fail with
+//! SQLITE_BUSY when they upgrade their lock, writers take [`Db::write`], which serialises them in
+//! the process for SQLite and is free for PostgreSQL.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyConnectOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported storage URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("creating the data directory {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A connection pool plus what the code needs to know about its backend.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+    writer: Arc<Mutex<()>>,
+}
+
+/// A write transaction; for SQLite it also holds the process-wide writer lock.
+pub struct WriteTx {
+    pub tx: Transaction<'static, Any>,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = Transaction<'static, Any>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// The URL of an SQLite database file, created if missing.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+pub fn backend_of(url: &str) -> Result<Backend, DbError> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(DbError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+impl Db {
+    /// Connects and runs the backend's migrations. `sqlite` and `postgres` are the migrators
+    /// embedded by the calling crate with `sqlx::migrate!`.
+    pub async fn connect(
+        url: &str,
+        sqlite: &Migrator,
+        postgres: &Migrator,
+    ) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(url)?;
+        if backend == Backend::Sqlite {
+            if let Some(dir) = sqlite_dir(url) {
+                std::fs::create_dir_all(&dir).map_err(|source| DbError::CreateDir {
+                    path: dir.clone(),
+                    source,
+                })?;
+            }
+        }
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL: readers do not block the writer. NORMAL sync is durable at
+                        // checkpoints and safe against corruption in WAL mode.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA foreign_keys = ON",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        match backend {
+            Backend::Sqlite => sqlite.run(&pool).await?,
+            Backend::Postgres => postgres.run(&pool).await?,
+        }
+        Ok(Db {
+            pool,
+            backend,
+            writer: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// Begins a write transaction (see the module docs for why SQLite writers are serialised).
+    pub async fn write(&self) -> Result<WriteTx, sqlx::Error> {
+        let guard = match self.backend {
+            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn sqlite_dir(url: &str) -> Option<String> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    let parent = Path::new(path).parent()?;
+    let s = parent.to_string_lossy().into_owned();
+    (!s.is_empty()).then_some(s)
+}
+
+/// Helpers for the storage test suites, which run on SQLite always and on PostgreSQL when
+/// `VIR_TEST_POSTGRES_URL` names a server (e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
+/// With `VIR_REQUIRE_POSTGRES=1` (as in CI) a missing URL is an error, so the PostgreSQL half
+/// can never be skipped silently.
+pub mod testing {
+    use sqlx::Connection;
+
+    /// The storage URLs a suite must run against: a fresh SQLite file in `dir`, and a fresh
+    /// PostgreSQL database when configured.
+    pub async fn storage_urls(dir: &std::path::Path, name: &str) -> Vec<String> {
+        let mut urls = vec![super::sqlite_url(&dir.join(format!("{name}.sqlite")))];
+        if let Some(url) = fresh_postgres_database(name).await {
+            urls.push(url);
+        }
+        urls
+    }
+
+    /// Creates a new, empty database on the configured PostgreSQL server and returns its URL.
+    pub async fn fresh_postgres_database(name: &str) -> Option<String> {
+        let admin = match std::env::var("VIR_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                assert!(
+                    std::env::var("VIR_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                    "VIR_REQUIRE_POSTGRES=1 but VIR_TEST_POSTGRES_URL is not set"
+                );
+                return None;
+            }
+        };
+        let db = format!(
+            "vir_{}_{}",
+            name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            uuid::Uuid::new_v4().simple()
+        )
+        .to_lowercase();
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to VIR_TEST_POSTGRES_URL: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {db}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("creating test database {db}: {e}"));
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        Some(format!("{base}/{db}"))
+    }
+}

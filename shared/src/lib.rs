@@ -1,0 +1,28 @@
+//! Domain types and rules shared by the hub, the nodes and the pseudonymiser.
+//!
+//! Module map:
+//! - [`bsn`], [`ids`]: identifiers that cannot hold invalid values (BSN with the 11-test, OIN,
+//!   region, CBS municipality code, postcode).
+//! - [`keys`]: pseudonymised keys (OPRF outputs) with domain and version.
+//! - [`person`]: a person from the person registry, and the development registry file.
+//! - [`regions`]: the known regions and their municipalities (domain.md "Municipalities").
+//! - [`clock`]: the one clock every date rule reads; settable in development, never in production.
+//! - [`tls`]: mutual TLS for servers and clients, and the caller's identity from its certificate.
+//! - [`db`]: connecting to SQLite or PostgreSQL through sqlx and running migrations.
+//! - [`service`]: a handle to a running server task (address, shutdown).
+//! - [`telemetry`]: tracing set-up for binaries.
+
+pub mod bsn;
+pub mod clock;
+pub mod db;
+pub mod ids;
+pub mod keys;
+pub mod person;
+pub mod regions;
+pub mod service;
+pub mod telemetry;
+pub mod tls;
+
+pub use bsn::Bsn;
+pub use clock::{Clock, SharedClock};
+pub use ids::{MunicipalityCode, Oin, Postcode, RegionCode};

@@ -9,6 +9,7 @@
 //! - [`clock`]: the one clock every date rule reads; settable in development, never in production.
 //! - [`tls`]: mutual TLS for servers and clients, and the caller's identity from its certificate.
 //! - [`db`]: connecting to SQLite or PostgreSQL through sqlx and running migrations.
+//! - [`localfed`]: the address book of the local development federation (for `virctl`).
 //! - [`service`]: a handle to a running server task (address, shutdown).
 //! - [`telemetry`]: tracing set-up for binaries.
 
@@ -17,6 +18,7 @@ pub mod clock;
 pub mod db;
 pub mod ids;
 pub mod keys;
+pub mod localfed;
 pub mod person;
 pub mod regions;
 pub mod service;

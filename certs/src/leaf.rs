@@ -290,9 +290,11 @@ fn server_names(host: &str) -> anyhow::Result<Vec<SanType>> {
     };
     match host.parse::<IpAddr>() {
         Ok(ip) => push(SanType::IpAddress(ip)),
-        Err(_) => push(SanType::DnsName(host.try_into().with_context(|| {
-            format!("host {host:?} is not an ASCII DNS name")
-        })?)),
+        Err(_) => {
+            push(SanType::DnsName(host.try_into().with_context(|| {
+                format!("host {host:?} is not an ASCII DNS name")
+            })?))
+        }
     }
     push(SanType::DnsName("localhost".try_into()?));
     push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context};
 use chrono::{DateTime, Duration, Utc};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -38,8 +38,8 @@ const ISSUING_CA: &str = "issuing-ca";
 /// Object identifier of the X.520 `serialNumber` attribute, which carries the OIN.
 pub(crate) const SERIAL_NUMBER_OID: [u64; 4] = [2, 5, 4, 5];
 
-/// A PKIoverheid-style look-alike hierarchy: root ("<prefix> Private Root CA - G1") → domain CA
-/// ("<prefix> Private Services CA - G1") → issuing CA ("<prefix> TSP Issuing CA") → leaves.
+/// A PKIoverheid-style look-alike hierarchy: root (`"<prefix> Private Root CA - G1"`) → domain CA
+/// (`"<prefix> Private Services CA - G1"`) → issuing CA (`"<prefix> TSP Issuing CA"`) → leaves.
 /// ECDSA P-256. Files under `dir`: root.pem (+root.key), domain-ca.pem, issuing-ca.pem and keys,
 /// all keys written with mode 0600.
 pub struct DevPki {

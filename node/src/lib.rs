@@ -1,1 +1,28 @@
-//! placeholder
+//! A regional index node of the federated Verwijsindex.
+//!
+//! A node holds its region's signals with full identity data, matches them inside the region,
+//! tells the partners' professionals who else is involved, and forwards pseudonymised keys
+//! only to the national hub, whose feed brings cross-regional matches back.
+//!
+//! Module map:
+//! - [`config`]: the TOML configuration ([`NodeConfig`]).
+//! - [`registry`]: the person registry seam ([`registry::PersonRegistry`]) and the dev file.
+//! - [`signal`], [`party`]: a signal and a match party, checked at the edge.
+//! - [`store`]: SQL per table family on SQLite or PostgreSQL, with the migrations.
+//! - [`matching`]: regional client matching and who is told what (003 Bijlage 2).
+//! - [`index`]: the operations and their transactions ([`index::RegionalIndex`]).
+//! - [`api`]: the partner API (gRPC `Node`), identity from the client certificate.
+//! - [`forwarder`]: drains the outbox to `Hub.Submit`, with person keys from the pseudonymiser.
+//! - [`feed`]: follows `Hub.Subscribe`, applying each item exactly once.
+//! - [`expiry`]: ends signals whose end date has come.
+//! - [`server`]: [`spawn`], which starts all of it.
+
+pub mod config;
+pub mod index;
+pub mod matching;
+pub mod party;
+pub mod registry;
+pub mod signal;
+pub mod store;
+
+pub use config::NodeConfig;

@@ -33,8 +33,6 @@ use vir_shared::clock::ClockConfig;
 use vir_shared::tls::TlsPaths;
 use vir_shared::{Oin, RegionCode};
 
-use crate::client::MAX_CLIENT_BATCH;
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -90,6 +88,10 @@ pub struct NodeEntry {
 /// about 152,000 minutes, i.e. some 105 days of uninterrupted maximum use per node, about 575
 /// times a region's busiest normal day, every day. That is visible in the refusal counters and
 /// logs long before it is done, and the certificate can be revoked and the node removed.
+///
+/// A single request larger than `burst` can never be admitted and is refused with
+/// INVALID_ARGUMENT; keep `burst` at or above the client's batch size
+/// ([`crate::client::MAX_CLIENT_BATCH`]) or have nodes use `KeyClient::with_max_batch`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
@@ -122,15 +124,15 @@ fn default_burst() -> u32 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{file}: {source}")]
+    #[error("{file}: {error}")]
     Read {
         file: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{file}: {source}")]
+    #[error("{file}: {error}")]
     Parse {
         file: PathBuf,
-        source: Box<toml::de::Error>,
+        error: Box<toml::de::Error>,
     },
     #[error("{file}: `{key}`: {reason}")]
     Invalid {
@@ -166,14 +168,14 @@ impl Config {
     /// Reads, parses and validates a configuration file; every error names the file, and the
     /// key and reason where there is one.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             file: path.to_owned(),
-            source,
+            error,
         })?;
         Self::from_toml(&text).map_err(|e| match e {
-            FromTomlError::Parse(source) => ConfigError::Parse {
+            FromTomlError::Parse(error) => ConfigError::Parse {
                 file: path.to_owned(),
-                source: Box::new(source),
+                error: Box::new(error),
             },
             FromTomlError::Invalid(Invalid { key, reason }) => ConfigError::Invalid {
                 file: path.to_owned(),
@@ -246,13 +248,6 @@ impl Config {
         }
         if self.rate_limit.burst == 0 {
             return Err(invalid("rate_limit.burst", "must be 1 or higher"));
-        }
-        if self.rate_limit.burst < MAX_CLIENT_BATCH as u32 {
-            tracing::warn!(
-                burst = self.rate_limit.burst,
-                client_batch = MAX_CLIENT_BATCH,
-                "rate_limit.burst is below the KeyClient's batch size: larger batches are refused"
-            );
         }
         if let Err(e) = self.clock.build(self.is_production()) {
             return Err(invalid("clock", e.to_string()));
@@ -342,7 +337,8 @@ region = "drenthe"
             other => panic!("expected invalid rate limit, got {other:?}"),
         }
 
-        let text = format!("{BASE}\n[[nodes]]\noin = \"00000099000000000001\"\nregion = \"twente\"\n");
+        let text =
+            format!("{BASE}\n[[nodes]]\noin = \"00000099000000000001\"\nregion = \"twente\"\n");
         match Config::from_toml(&text) {
             Err(FromTomlError::Invalid(i)) => assert_eq!(i.key, "nodes"),
             other => panic!("expected duplicate OIN, got {other:?}"),
@@ -358,6 +354,14 @@ region = "drenthe"
         }
         let dev = format!("environment = \"development\"\n{text}");
         assert!(Config::from_toml(&dev).is_ok());
+    }
+
+    #[test]
+    fn the_example_configuration_is_valid() {
+        let c = Config::from_toml(include_str!("../pseudonymiser.example.toml")).unwrap();
+        assert_eq!(c.nodes.len(), 2);
+        assert_eq!(c.rate_limit, RateLimit::default());
+        assert!(c.is_production());
     }
 
     #[test]

@@ -99,7 +99,9 @@ impl Interceptor for Authenticator {
                 Ok(request)
             }
             Err(e) => {
-                self.metrics.refused_identity.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .refused_identity
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     oin = %peer.oin,
                     reason = %e,
@@ -136,10 +138,7 @@ mod tests {
         assert!(caller.check_region_claim("drenthe").is_ok());
         let err = caller.check_region_claim("twente").unwrap_err();
         assert!(matches!(err, IdentityError::RegionMismatch { .. }));
-        assert_eq!(
-            Status::from(err).code(),
-            tonic::Code::PermissionDenied
-        );
+        assert_eq!(Status::from(err).code(), tonic::Code::PermissionDenied);
     }
 
     #[test]

@@ -78,11 +78,9 @@ impl KeySet {
         for &version in versions {
             for domain in KeyDomain::ALL {
                 let info = key_info(domain, version);
-                let server = VoprfServer::<Ristretto255>::new_from_seed(
-                    seed.as_bytes(),
-                    info.as_bytes(),
-                )
-                .map_err(|e| OprfError::Evaluation(format!("deriving {info}: {e}")))?;
+                let server =
+                    VoprfServer::<Ristretto255>::new_from_seed(seed.as_bytes(), info.as_bytes())
+                        .map_err(|e| OprfError::Evaluation(format!("deriving {info}: {e}")))?;
                 servers.insert((domain, version), server);
             }
         }
@@ -258,9 +256,14 @@ mod tests {
             .to_vec();
         let mut long = good.clone();
         long.push(0);
-        for (bad, what) in [(vec![0u8; 32], "identity"), (vec![0xff; 32], "not a point"), (long, "33 bytes")] {
+        for (bad, what) in [
+            (vec![0u8; 32], "identity"),
+            (vec![0xff; 32], "not a point"),
+            (long, "33 bytes"),
+        ] {
             assert_eq!(
-                keys.evaluate(KeyDomain::Address, 1, &[good.clone(), bad]).unwrap_err(),
+                keys.evaluate(KeyDomain::Address, 1, &[good.clone(), bad])
+                    .unwrap_err(),
                 OprfError::BadElement { index: 1 },
                 "{what}"
             );

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
@@ -30,12 +29,11 @@ pub enum Limited {
     OverBurst { batch: u32, burst: u32 },
 }
 
-/// One limiter per configured node, and the count of refusals.
+/// One limiter per configured node. Refusals are counted by the caller ([`crate::service::Metrics`]).
 pub struct NodeLimiters {
     limit: RateLimit,
     limiters: HashMap<Oin, DefaultDirectRateLimiter>,
     clock: DefaultClock,
-    refused: AtomicU64,
 }
 
 impl std::fmt::Debug for NodeLimiters {
@@ -43,7 +41,6 @@ impl std::fmt::Debug for NodeLimiters {
         f.debug_struct("NodeLimiters")
             .field("limit", &self.limit)
             .field("nodes", &self.limiters.len())
-            .field("refused", &self.refused())
             .finish()
     }
 }
@@ -66,7 +63,6 @@ impl NodeLimiters {
             limit,
             limiters,
             clock,
-            refused: AtomicU64::new(0),
         }
     }
 
@@ -79,24 +75,16 @@ impl NodeLimiters {
             burst: self.limit.burst,
         };
         let (Some(limiter), Some(cells)) = (self.limiters.get(oin), NonZeroU32::new(batch)) else {
-            self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(over_burst);
         };
-        let outcome = match limiter.check_n(cells) {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(not_until)) => Limited::Exceeded {
+        match limiter.check_n(cells) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(Limited::Exceeded {
                 per_minute: self.limit.per_minute,
                 retry_after: not_until.wait_time_from(self.clock.now()),
-            },
-            Err(_insufficient_capacity) => over_burst,
-        };
-        self.refused.fetch_add(1, Ordering::Relaxed);
-        Err(outcome)
-    }
-
-    /// Requests refused by the limiter since start-up.
-    pub fn refused(&self) -> u64 {
-        self.refused.load(Ordering::Relaxed)
+            }),
+            Err(_insufficient_capacity) => Err(over_burst),
+        }
     }
 }
 
@@ -128,7 +116,6 @@ mod tests {
         }
         // The other node has its own budget.
         limiters.check(&oin(2), 10).unwrap();
-        assert_eq!(limiters.refused(), 1);
     }
 
     #[test]
@@ -146,6 +133,5 @@ mod tests {
             Err(Limited::OverBurst { batch: 6, burst: 5 })
         );
         assert!(limiters.check(&oin(3), 1).is_err(), "unconfigured node");
-        assert_eq!(limiters.refused(), 2);
     }
 }

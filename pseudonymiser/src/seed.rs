@@ -26,10 +26,10 @@ impl fmt::Debug for Seed {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{0}: already exists; refusing to overwrite a seed (it would change every key)")]
     Exists(PathBuf),
@@ -58,9 +58,9 @@ impl Seed {
     /// Reads a seed file, refusing one that group or others can read.
     pub fn load(path: &Path) -> Result<Seed, SeedError> {
         check_permissions(path)?;
-        let text = std::fs::read_to_string(path).map_err(|source| SeedError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| SeedError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let format = |reason: String| SeedError::Format {
             path: path.to_owned(),
@@ -76,9 +76,9 @@ impl Seed {
 
     /// Writes a new random seed to `path` with mode 0600. Refuses an existing file.
     pub fn init_file(path: &Path) -> Result<(), SeedError> {
-        let io = |source: std::io::Error| SeedError::Io {
+        let io = |error: std::io::Error| SeedError::Io {
             path: path.to_owned(),
-            source,
+            error,
         };
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -104,9 +104,9 @@ impl Seed {
 #[cfg(unix)]
 fn check_permissions(path: &Path) -> Result<(), SeedError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|source| SeedError::Io {
+    let meta = std::fs::metadata(path).map_err(|error| SeedError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {

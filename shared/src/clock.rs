@@ -124,7 +124,9 @@ impl DevClock {
 impl Clock for DevClock {
     fn now(&self) -> DateTime<Utc> {
         let mut state = self.state.lock().expect("clock lock");
-        let due = state.checked_at.is_none_or(|t| t.elapsed() >= Self::RECHECK);
+        let due = state
+            .checked_at
+            .is_none_or(|t| t.elapsed() >= Self::RECHECK);
         if due {
             state.checked_at = Some(Instant::now());
             let modified = std::fs::metadata(&self.file)
@@ -134,7 +136,9 @@ impl Clock for DevClock {
                 state.modified = modified;
                 match Self::read_offset(&self.file) {
                     Ok(offset) => state.offset_seconds = offset,
-                    Err(e) => tracing::warn!(error = %e, "dev clock file unreadable; keeping offset"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dev clock file unreadable; keeping offset")
+                    }
                 }
             }
         }
@@ -207,7 +211,10 @@ mod tests {
             mode: ClockMode::Dev,
             file: Some("x".into()),
         };
-        assert!(matches!(cfg.build(true), Err(ClockConfigError::DevInProduction)));
+        assert!(matches!(
+            cfg.build(true),
+            Err(ClockConfigError::DevInProduction)
+        ));
         assert!(cfg.build(false).is_ok());
     }
 }

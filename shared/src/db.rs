@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyConnectOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -90,11 +90,7 @@ pub fn backend_of(url: &str) -> Result<Backend, DbError> {
 impl Db {
     /// Connects and runs the backend's migrations. `sqlite` and `postgres` are the migrators
     /// embedded by the calling crate with `sqlx::migrate!`.
-    pub async fn connect(
-        url: &str,
-        sqlite: &Migrator,
-        postgres: &Migrator,
-    ) -> Result<Db, DbError> {
+    pub async fn connect(url: &str, sqlite: &Migrator, postgres: &Migrator) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let backend = backend_of(url)?;
         if backend == Backend::Sqlite {
@@ -158,7 +154,9 @@ impl Db {
 }
 
 fn sqlite_dir(url: &str) -> Option<String> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next()?;
     let parent = Path::new(path).parent()?;
     let s = parent.to_string_lossy().into_owned();

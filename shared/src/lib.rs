@@ -16,6 +16,7 @@
 pub mod bsn;
 pub mod clock;
 pub mod db;
+pub mod envelope;
 pub mod ids;
 pub mod keys;
 pub mod localfed;

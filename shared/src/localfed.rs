@@ -70,10 +70,13 @@ impl FederationFile {
     }
 
     pub fn organisation(&self, id: &str) -> anyhow::Result<&Organisation> {
-        self.organisations.iter().find(|o| o.id == id).ok_or_else(|| {
-            let known: Vec<&str> = self.organisations.iter().map(|o| o.id.as_str()).collect();
-            anyhow::anyhow!("unknown organisation {id:?}; known: {}", known.join(", "))
-        })
+        self.organisations
+            .iter()
+            .find(|o| o.id == id)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.organisations.iter().map(|o| o.id.as_str()).collect();
+                anyhow::anyhow!("unknown organisation {id:?}; known: {}", known.join(", "))
+            })
     }
 
     pub fn node(&self, region: &str) -> anyhow::Result<&NodeEntry> {

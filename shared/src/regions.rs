@@ -71,6 +71,9 @@ mod tests {
     fn counts_match_the_brief() {
         assert_eq!(super::DRENTHE.municipalities.len(), 12);
         assert_eq!(super::ZUID_LIMBURG.municipalities.len(), 16);
-        assert_eq!(super::region_of_municipality("0935").unwrap().code, "zuid-limburg");
+        assert_eq!(
+            super::region_of_municipality("0935").unwrap().code,
+            "zuid-limburg"
+        );
     }
 }

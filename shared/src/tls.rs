@@ -156,7 +156,9 @@ pub fn incoming(
                         let _ = tx.send(Ok(stream)).await;
                     }
                     Ok(Err(e)) => log_refused_handshake(service, peer, &e),
-                    Err(_) => tracing::warn!(service, %peer, "TLS handshake timed out; connection dropped"),
+                    Err(_) => {
+                        tracing::warn!(service, %peer, "TLS handshake timed out; connection dropped")
+                    }
                 }
             });
         }

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "virctl", version, about = "Command line for the federated Verwijsindex")]
+#[command(
+    name = "virctl",
+    version,
+    about = "Command line for the federated Verwijsindex"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub target: TargetArgs,

@@ -18,7 +18,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Signal(cmd) => signal(&cli.target, cmd, json).await,
         Command::Match(MatchCommand::List) => {
             let mut node = NodeClient::new(target::node_channel(&cli.target)?);
-            let res = node.list_matches(pb::ListMatchesRequest {}).await.map_err(status)?;
+            let res = node
+                .list_matches(pb::ListMatchesRequest {})
+                .await
+                .map_err(status)?;
             let matches = res.into_inner().matches;
             if json {
                 print_json(&json!(matches.iter().map(match_json).collect::<Vec<_>>()));
@@ -39,7 +42,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(status)?;
             let items = res.into_inner().notifications;
             if json {
-                print_json(&json!(items.iter().map(notification_json).collect::<Vec<_>>()));
+                print_json(&json!(items
+                    .iter()
+                    .map(notification_json)
+                    .collect::<Vec<_>>()));
             } else if items.is_empty() {
                 println!("No notifications.");
             } else {
@@ -95,14 +101,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     "feed_head_seq": r.feed_head_seq, "feed_acked_seq": r.feed_acked_seq,
                     "last_applied_op_id": r.last_applied_op_id, "subscribers": r.subscribers,
                 })).collect();
-                print_json(&json!({"active_signals": s.active_signals, "matches": s.matches, "regions": regions}));
+                print_json(
+                    &json!({"active_signals": s.active_signals, "matches": s.matches, "regions": regions}),
+                );
             } else {
-                println!("active signals {}   matches {}", s.active_signals, s.matches);
-                println!("{:<16} {:>8} {:>10} {:>10} {:>10} {:>5}", "region", "signals", "feed head", "acked", "last op", "subs");
+                println!(
+                    "active signals {}   matches {}",
+                    s.active_signals, s.matches
+                );
+                println!(
+                    "{:<16} {:>8} {:>10} {:>10} {:>10} {:>5}",
+                    "region", "signals", "feed head", "acked", "last op", "subs"
+                );
                 for r in &s.regions {
                     println!(
                         "{:<16} {:>8} {:>10} {:>10} {:>10} {:>5}",
-                        r.region, r.active_signals, r.feed_head_seq, r.feed_acked_seq, r.last_applied_op_id, r.subscribers
+                        r.region,
+                        r.active_signals,
+                        r.feed_head_seq,
+                        r.feed_acked_seq,
+                        r.last_applied_op_id,
+                        r.subscribers
                     );
                 }
             }
@@ -129,8 +148,17 @@ async fn signal(target: &TargetArgs, cmd: SignalCommand, json: bool) -> anyhow::
             if json {
                 print_json(&signal_json(&s));
             } else {
-                println!("Signal {} created for {} (ends {}){}", s.id, s.youth_name, s.end_date,
-                    if s.national { ", forwarded to the national index" } else { ", regional only" });
+                println!(
+                    "Signal {} created for {} (ends {}){}",
+                    s.id,
+                    s.youth_name,
+                    s.end_date,
+                    if s.national {
+                        ", forwarded to the national index"
+                    } else {
+                        ", regional only"
+                    }
+                );
             }
         }
         SignalCommand::List => {
@@ -146,7 +174,14 @@ async fn signal(target: &TargetArgs, cmd: SignalCommand, json: bool) -> anyhow::
                 println!("No signals.");
             } else {
                 for s in &list {
-                    println!("{}  {:<9} {}  {}  ends {}", s.id, status_name(s.status), s.bsn, s.youth_name, s.end_date);
+                    println!(
+                        "{}  {:<9} {}  {}  ends {}",
+                        s.id,
+                        status_name(s.status),
+                        s.bsn,
+                        s.youth_name,
+                        s.end_date
+                    );
                 }
             }
         }
@@ -183,7 +218,9 @@ fn dev_clock(target: &TargetArgs, cmd: ClockCommand, json: bool) -> anyhow::Resu
     }
     let now = Utc::now() + chrono::Duration::seconds(DevClock::read_offset(file)?);
     if json {
-        print_json(&json!({"now": now.to_rfc3339(), "offset_seconds": DevClock::read_offset(file)?}));
+        print_json(
+            &json!({"now": now.to_rfc3339(), "offset_seconds": DevClock::read_offset(file)?}),
+        );
     } else {
         println!("Federation clock: {}", now.format("%Y-%m-%d %H:%M:%S UTC"));
     }
@@ -203,7 +240,9 @@ fn parse_when(s: &str) -> anyhow::Result<DateTime<Utc>> {
 
 fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().with_context(|| format!("{s:?}: expected a number then d, h, w or y"))?;
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("{s:?}: expected a number then d, h, w or y"))?;
     Ok(match unit {
         "h" => chrono::Duration::hours(n),
         "d" => chrono::Duration::days(n),
@@ -279,7 +318,10 @@ fn notification_json(n: &pb::Notification) -> serde_json::Value {
 
 fn party_line(p: &pb::MatchParty) -> String {
     if p.contact_pending {
-        return format!("{} ({}, {}): contact details on their way", p.organisation, p.category, p.region);
+        return format!(
+            "{} ({}, {}): contact details on their way",
+            p.organisation, p.category, p.region
+        );
     }
     let c = p.signaller.clone().unwrap_or_default();
     format!(
@@ -289,7 +331,13 @@ fn party_line(p: &pb::MatchParty) -> String {
 }
 
 fn print_match(m: &pb::Match) {
-    println!("{} match {} on your signal {} (since {})", kind_name(m.kind), m.id, m.your_signal_id, m.created_at);
+    println!(
+        "{} match {} on your signal {} (since {})",
+        kind_name(m.kind),
+        m.id,
+        m.your_signal_id,
+        m.created_at
+    );
     for p in &m.others {
         println!("    {}", party_line(p));
     }

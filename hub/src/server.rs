@@ -1,0 +1,71 @@
+//! Starting the hub: storage, mutual TLS listener, gRPC server, graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use vir_proto::hub_server::HubServer;
+use vir_shared::service::ServiceHandle;
+use vir_shared::SharedClock;
+
+use crate::config::HubConfig;
+use crate::identity::Directory;
+use crate::service::HubService;
+use crate::state::HubState;
+
+/// HTTP/2 pings keep idle feed subscriptions alive through middleboxes and reveal dead peers.
+const KEEPALIVE: Duration = Duration::from_secs(10);
+/// Room for large `Submit` batches (up to `ops::MAX_OPS_PER_SUBMIT` operations).
+const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// Connects and migrates storage, binds `config.listen` and serves the Hub service over mutual
+/// TLS until the handle is shut down. Feed subscriptions end on shutdown, so it completes.
+pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<ServiceHandle> {
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("configuration: {}: {}", e.key, e.reason))?;
+    let tls = vir_shared::tls::server_config(&config.tls).context("hub TLS configuration")?;
+    let state = HubState::open(&config.storage_url, &config.nodes, clock)
+        .await
+        .context("opening hub storage")?;
+    let state = Arc::new(state);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+
+    let shutdown = CancellationToken::new();
+    let incoming = vir_shared::tls::incoming(listener, tls, shutdown.clone(), "hub");
+    let service = HubService::new(
+        state.clone(),
+        Directory::from_config(&config),
+        Duration::from_millis(config.heartbeat_ms),
+        shutdown.clone(),
+    );
+    let server = HubServer::new(service)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    tracing::info!(
+        %local_addr,
+        nodes = config.nodes.len(),
+        operators = config.operators.len(),
+        backend = ?state.store().backend(),
+        "hub listening"
+    );
+
+    let signal = shutdown.clone().cancelled_owned();
+    let task = tokio::spawn(async move {
+        let served = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(KEEPALIVE))
+            .http2_keepalive_timeout(Some(KEEPALIVE))
+            .add_service(server)
+            .serve_with_incoming_shutdown(incoming, signal)
+            .await;
+        state.close().await;
+        tracing::info!(%local_addr, "hub stopped");
+        served.context("hub server")
+    });
+    Ok(ServiceHandle::new(local_addr, shutdown, task))
+}

@@ -1,0 +1,89 @@
+//! The hub's storage: nodes, signals (keys only), matches and per-node feeds, on SQLite or
+//! PostgreSQL through one set of runtime queries.
+//!
+//! Tables (see `migrations/`):
+//! - `nodes`: one row per region: OIN, the certificate chain it last presented, the last applied
+//!   op id, the feed counter (`feed_head`), the acknowledged position and the retention floor.
+//! - `signals`: (region, signal_ref) → person key, key version, municipality, active.
+//! - `matches`: a pair of signals of two regions with the same person key.
+//! - `feed`: (region, seq) → the prost-encoded `FeedItem` body.
+//!
+//! Architecture invariant: a feed sequence number comes from `nodes.feed_head`, incremented in the
+//! transaction that appends the item, so each feed is contiguous from 1 and a reader never sees
+//! seq n+1 committed before seq n. All changes of one `Submit` commit in one transaction.
+//!
+//! Submodules: [`nodes`] (node rows, chains, acks, status), [`ingest`] (applying operations),
+//! [`feed`] (appending and reading feed items).
+
+pub mod feed;
+pub mod ingest;
+pub mod nodes;
+
+use sqlx::migrate::Migrator;
+use sqlx::AnyConnection;
+use vir_shared::db::{Backend, Db, WriteTx};
+
+use crate::error::StoreError;
+
+pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+pub static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub use feed::FEED_PAGE;
+pub use ingest::{OpOutcome, SubmitOutcome};
+pub use nodes::{NodeRow, StatusCounts};
+
+/// A connection pool to the hub's database, migrated on connect.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    /// Connects to `sqlite://…` or `postgres://…` and runs the migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let db = Db::connect(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR).await?;
+        Ok(Store { db })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    /// Begins the write transaction of a `Submit`. On SQLite, [`Db::write`] already serialises
+    /// writers. On PostgreSQL an exclusive lock on `signals` (plain reads still pass) does the
+    /// same, for two reasons: two concurrent upserts of the same key from different regions
+    /// must see each other, or the match would be missed under READ COMMITTED; and feed
+    /// counters of several nodes are taken in data-dependent order, which could deadlock.
+    pub(crate) async fn begin_submit(&self) -> Result<WriteTx, StoreError> {
+        let mut tx = self.db.write().await?;
+        if self.db.backend == Backend::Postgres {
+            sqlx::query("LOCK TABLE signals IN EXCLUSIVE MODE")
+                .execute(conn(&mut tx))
+                .await?;
+        }
+        Ok(tx)
+    }
+}
+
+/// The connection inside a write transaction.
+pub(crate) fn conn(tx: &mut WriteTx) -> &mut AnyConnection {
+    &mut tx.tx
+}
+
+/// Stored counters are non-negative BIGINTs; anything else is corruption, not a panic.
+pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}: {v}")))
+}
+
+/// Values we bind are bounded by validation (op ids ≤ i64::MAX); saturate rather than wrap.
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}

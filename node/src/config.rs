@@ -1,0 +1,381 @@
+//! The node's configuration: a TOML file parsed once at start-up into typed values.
+//!
+//! ```toml
+//! environment = "production"            # or "development" (allows clock.mode = "dev")
+//! region = "drenthe"
+//! name = "Verwijsindex Drenthe"
+//! municipalities = ["1680", "0106", "1681"]
+//! listen = "0.0.0.0:7100"
+//! storage_url = "sqlite:///var/lib/vir/node.sqlite?mode=rwc"   # or postgres://…
+//! hpke_private_key = "/etc/vir/node/hpke.key"   # hex, written by vir-certs with the node cert
+//!
+//! [tls]            # serves the partner API; also the client cert towards hub and pseudonymiser
+//! cert = "/etc/vir/node/cert.pem"
+//! key = "/etc/vir/node/key.pem"
+//! ca = "/etc/vir/federation-root.pem"
+//!
+//! [hub]
+//! url = "https://hub.vir.example:7300"
+//! server_name = "hub.vir.example"
+//!
+//! [pseudonymiser]
+//! url = "https://pseudonymiser.vir.example:7000"
+//! server_name = "pseudonymiser.vir.example"
+//!
+//! [registry]
+//! file = "/var/lib/vir/registry.json"
+//!
+//! [[partners]]
+//! oin = "00000099000000000101"
+//! organisation = "GGD Drenthe JGZ"
+//! category = "jgz"                      # social_work | jgz | school | police | youth_care | other
+//! national = true                       # admitted to the national index (004 §9)
+//!
+//! [forwarder]      # optional
+//! batch_size = 500
+//! poll_ms = 500
+//!
+//! [clock]          # optional; mode = "dev" only with environment = "development"
+//! mode = "system"
+//! ```
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use vir_shared::clock::ClockConfig;
+use vir_shared::tls::TlsPaths;
+use vir_shared::{MunicipalityCode, Oin, RegionCode};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    #[serde(default)]
+    pub environment: Environment,
+    pub region: RegionCode,
+    /// Display name of the regional index, for logs and operators.
+    pub name: String,
+    /// CBS codes of the municipalities this region serves.
+    pub municipalities: Vec<MunicipalityCode>,
+    /// Address of the partner API; port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    pub tls: TlsPaths,
+    /// File with the node's X25519 HPKE private key, hex; its public key is in the certificate.
+    pub hpke_private_key: PathBuf,
+    pub hub: Upstream,
+    pub pseudonymiser: Upstream,
+    /// `sqlite://PATH?mode=rwc` or `postgres://…`.
+    pub storage_url: String,
+    pub registry: RegistryConfig,
+    /// The convenant partners allowed to call, by the OIN in their certificate.
+    pub partners: Vec<Partner>,
+    #[serde(default)]
+    pub forwarder: ForwarderConfig,
+    #[serde(default)]
+    pub clock: ClockConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Production,
+    Development,
+}
+
+/// A service the node calls: its URL and the name its certificate must carry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    pub url: String,
+    pub server_name: String,
+}
+
+/// The person registry. Only the development file is supported; a BRP adapter would add a
+/// variant here and an implementation of [`crate::registry::PersonRegistry`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// JSON file in the format of `vir_shared::person::RegistryFile`.
+    pub file: PathBuf,
+}
+
+/// A convenant partner (convenantpartij) with its profile.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Partner {
+    pub oin: Oin,
+    pub organisation: String,
+    pub category: Category,
+    /// Admitted to the national index: only then are its signals forwarded (004 §9).
+    #[serde(default)]
+    pub national: bool,
+}
+
+/// The category of a partner organisation (domain.md glossary "convenantpartij").
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    SocialWork,
+    Jgz,
+    School,
+    Police,
+    YouthCare,
+    Other,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::SocialWork => "social_work",
+            Category::Jgz => "jgz",
+            Category::School => "school",
+            Category::Police => "police",
+            Category::YouthCare => "youth_care",
+            Category::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        [
+            Category::SocialWork,
+            Category::Jgz,
+            Category::School,
+            Category::Police,
+            Category::YouthCare,
+            Category::Other,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the forwarder drains the outbox towards the hub.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ForwarderConfig {
+    /// Operations per `Hub.Submit` call.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u32,
+    /// How often the outbox is polled when nothing wakes the forwarder.
+    #[serde(default = "default_poll_ms")]
+    pub poll_ms: u64,
+}
+
+impl Default for ForwarderConfig {
+    fn default() -> Self {
+        ForwarderConfig {
+            batch_size: default_batch_size(),
+            poll_ms: default_poll_ms(),
+        }
+    }
+}
+
+fn default_batch_size() -> u32 {
+    500
+}
+
+fn default_poll_ms() -> u64 {
+    500
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {source}")]
+    Parse {
+        file: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{file}: `{key}`: {reason}")]
+    Invalid {
+        file: PathBuf,
+        key: &'static str,
+        reason: String,
+    },
+}
+
+/// A validation failure before it is tied to a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{key}`: {reason}")]
+pub struct Invalid {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> Invalid {
+    Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FromTomlError {
+    #[error(transparent)]
+    Parse(toml::de::Error),
+    #[error(transparent)]
+    Invalid(Invalid),
+}
+
+impl NodeConfig {
+    /// Reads, parses and validates a configuration file; every error names the file, and the
+    /// key and reason where there is one.
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            FromTomlError::Parse(source) => ConfigError::Parse {
+                file: path.to_owned(),
+                source: Box::new(source),
+            },
+            FromTomlError::Invalid(Invalid { key, reason }) => ConfigError::Invalid {
+                file: path.to_owned(),
+                key,
+                reason,
+            },
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<NodeConfig, FromTomlError> {
+        let config: NodeConfig = toml::from_str(text).map_err(FromTomlError::Parse)?;
+        config.validate().map_err(FromTomlError::Invalid)?;
+        Ok(config)
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    /// The configured partner with this OIN, if any.
+    pub fn partner(&self, oin: &Oin) -> Option<&Partner> {
+        self.partners.iter().find(|p| &p.oin == oin)
+    }
+
+    /// Checks what the types cannot. `spawn` calls this too, for configurations built in code.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty"));
+        }
+        if self.municipalities.is_empty() {
+            return Err(invalid("municipalities", "a region serves at least one municipality"));
+        }
+        let mut seen = HashSet::new();
+        for m in &self.municipalities {
+            if !seen.insert(m) {
+                return Err(invalid("municipalities", format!("{m} is listed twice")));
+            }
+        }
+        if self.partners.is_empty() {
+            return Err(invalid(
+                "partners",
+                "no [[partners]] configured: the node would refuse every caller",
+            ));
+        }
+        let mut oins = HashSet::new();
+        for partner in &self.partners {
+            if !oins.insert(&partner.oin) {
+                return Err(invalid("partners", format!("OIN {} is configured twice", partner.oin)));
+            }
+            if partner.organisation.trim().is_empty() {
+                return Err(invalid(
+                    "partners.organisation",
+                    format!("empty for OIN {}", partner.oin),
+                ));
+            }
+        }
+        for (key, upstream) in [("hub.url", &self.hub), ("pseudonymiser.url", &self.pseudonymiser)] {
+            if !upstream.url.starts_with("https://") {
+                return Err(invalid(key, "must be an https:// URL (mutual TLS)"));
+            }
+        }
+        if let Err(e) = vir_shared::db::backend_of(&self.storage_url) {
+            return Err(invalid("storage_url", e.to_string()));
+        }
+        if self.forwarder.batch_size == 0 {
+            return Err(invalid("forwarder.batch_size", "must be 1 or higher"));
+        }
+        if self.forwarder.poll_ms == 0 {
+            return Err(invalid("forwarder.poll_ms", "must be 1 or higher"));
+        }
+        if let Err(e) = self.clock.build(self.is_production()) {
+            return Err(invalid("clock", e.to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// Reads the node's HPKE private key: 64 hex digits (surrounding whitespace allowed).
+pub fn read_hpke_private_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the HPKE private key {}", path.display()))?;
+    let bytes = hex::decode(text.trim())
+        .with_context(|| format!("{}: not a hex-encoded key", path.display()))?;
+    bytes.as_slice().try_into().map_err(|_| {
+        anyhow::anyhow!(
+            "{}: an X25519 private key has 32 bytes, found {}",
+            path.display(),
+            bytes.len()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+        region = "drenthe"
+        name = "Verwijsindex Drenthe"
+        municipalities = ["0106", "0114"]
+        listen = "127.0.0.1:0"
+        storage_url = "sqlite:///tmp/node.sqlite?mode=rwc"
+        hpke_private_key = "/etc/vir/hpke.key"
+        tls = { cert = "c.pem", key = "k.pem", ca = "ca.pem" }
+        hub = { url = "https://hub:7300", server_name = "hub" }
+        pseudonymiser = { url = "https://ps:7000", server_name = "ps" }
+        registry = { file = "registry.json" }
+        [[partners]]
+        oin = "00000099000000000101"
+        organisation = "GGD Drenthe"
+        category = "jgz"
+        national = true
+    "#;
+
+    #[test]
+    fn parses_with_defaults() {
+        let c = NodeConfig::from_toml(EXAMPLE).unwrap();
+        assert!(c.is_production());
+        assert_eq!(c.forwarder, ForwarderConfig::default());
+        assert_eq!(c.partners[0].category, Category::Jgz);
+        assert!(c.partner(&"00000099000000000101".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_bad_values() {
+        let unknown = format!("{EXAMPLE}\nextra = 1\n");
+        assert!(matches!(NodeConfig::from_toml(&unknown), Err(FromTomlError::Parse(_))));
+        let bad_category = EXAMPLE.replace("\"jgz\"", "\"doctor\"");
+        assert!(matches!(NodeConfig::from_toml(&bad_category), Err(FromTomlError::Parse(_))));
+        let dev_clock = format!("{EXAMPLE}\n[clock]\nmode = \"dev\"\nfile = \"x\"\n");
+        match NodeConfig::from_toml(&dev_clock) {
+            Err(FromTomlError::Invalid(i)) => assert_eq!(i.key, "clock"),
+            other => panic!("expected an invalid clock, got {other:?}"),
+        }
+    }
+}

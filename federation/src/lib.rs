@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use vir_certs::DevPki;
-use vir_shared::clock::{Clock, DevClock};
+use vir_shared::clock::DevClock;
 use vir_shared::localfed::{self, FederationFile};
 use vir_shared::service::ServiceHandle;
 use vir_shared::tls::TlsPaths;
@@ -26,7 +26,7 @@ use vir_shared::SharedClock;
 pub use plan::{OrgPlan, RegionPlan};
 
 /// How to start the federation.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Everything lives under this folder.
     pub data_dir: PathBuf,

@@ -213,6 +213,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hub.example.toml");
+        let config = HubConfig::load(&path).unwrap();
+        assert_eq!(config.nodes.len(), 3);
+        assert!(config.environment.is_production());
+    }
+
+    #[test]
     fn defaults_apply() {
         let config = load_str(BASE).unwrap();
         assert_eq!(config.environment, Environment::Production);

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use vir_hub::{HubConfig, Store};
 
 #[derive(Debug, Parser)]
-#[command(name = "vir-hub", version, about = "The national hub (VIR) of the federated Verwijsindex")]
+#[command(
+    name = "vir-hub",
+    version,
+    about = "The national hub (VIR) of the federated Verwijsindex"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,7 +27,7 @@ enum Command {
         #[arg(long)]
         json_logs: bool,
     },
-    /// Parse and validate the configuration, then exit.
+    /// Parse and validate the configuration and load its certificates, then exit.
     CheckConfig {
         #[arg(long, env = "VIR_HUB_CONFIG")]
         config: PathBuf,
@@ -55,6 +59,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let loaded = HubConfig::load(&config)?;
+            vir_shared::tls::server_config(&loaded.tls)
+                .with_context(|| format!("{}: tls", config.display()))?;
             println!(
                 "{}: ok ({} nodes, {} operators)",
                 config.display(),

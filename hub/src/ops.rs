@@ -144,7 +144,10 @@ impl TryFrom<pb::Operation> for Operation {
                 if r.sealed.is_empty() || r.sealed.len() > MAX_SEALED_LEN {
                     return Err(err(
                         "relay.sealed",
-                        format!("must be 1 to {MAX_SEALED_LEN} bytes, got {}", r.sealed.len()),
+                        format!(
+                            "must be 1 to {MAX_SEALED_LEN} bytes, got {}",
+                            r.sealed.len()
+                        ),
                     ));
                 }
                 Op::Relay(Relay {
@@ -219,7 +222,10 @@ mod tests {
     #[test]
     fn errors_name_the_op_and_field() {
         let e = message(parse_batch(vec![upsert(5, 63, pb::KeyDomain::Person)]).unwrap_err());
-        assert!(e.contains("operation 5") && e.contains("upsert.person_key"), "{e}");
+        assert!(
+            e.contains("operation 5") && e.contains("upsert.person_key"),
+            "{e}"
+        );
         let e = message(parse_batch(vec![upsert(6, 64, pb::KeyDomain::Address)]).unwrap_err());
         assert!(e.contains("operation 6") && e.contains("person"), "{e}");
         let e = message(parse_batch(vec![upsert(0, 64, pb::KeyDomain::Person)]).unwrap_err());

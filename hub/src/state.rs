@@ -114,7 +114,11 @@ impl HubState {
 
     /// Checks that a subscription may start at `from_seq` (0 means 1) and returns the
     /// normalised start. Items at or below the retention floor are gone: the node must resync.
-    pub async fn subscribe_from(&self, region: &RegionCode, from_seq: u64) -> Result<u64, HubError> {
+    pub async fn subscribe_from(
+        &self,
+        region: &RegionCode,
+        from_seq: u64,
+    ) -> Result<u64, HubError> {
         let from = from_seq.max(1);
         let node = self
             .store
@@ -152,7 +156,11 @@ impl HubState {
     }
 
     /// Stores the chain a node presented if it differs from the one on record.
-    pub async fn record_chain(&self, region: &RegionCode, chain: Vec<Vec<u8>>) -> Result<(), HubError> {
+    pub async fn record_chain(
+        &self,
+        region: &RegionCode,
+        chain: Vec<Vec<u8>>,
+    ) -> Result<(), HubError> {
         let unchanged = {
             let chains = self.chains.lock().unwrap_or_else(|e| e.into_inner());
             chains.get(region) == Some(&chain)
@@ -160,7 +168,9 @@ impl HubState {
         if unchanged || chain.is_empty() {
             return Ok(());
         }
-        self.store.store_chain(region, &chain, self.now_ms()).await?;
+        self.store
+            .store_chain(region, &chain, self.now_ms())
+            .await?;
         tracing::info!(%region, certificates = chain.len(), "node certificate chain recorded");
         let mut chains = self.chains.lock().unwrap_or_else(|e| e.into_inner());
         chains.insert(region.clone(), chain);

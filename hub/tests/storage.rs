@@ -22,7 +22,9 @@ fn nodes() -> Vec<NodeEntry> {
         .iter()
         .enumerate()
         .map(|(i, code)| NodeEntry {
-            oin: format!("000000990000000001{:02}", i).parse::<Oin>().unwrap(),
+            oin: format!("000000990000000001{:02}", i)
+                .parse::<Oin>()
+                .unwrap(),
             region: region(code),
             municipalities: Vec::new(),
         })
@@ -113,8 +115,14 @@ fn assert_contiguous(items: &[pb::FeedItem]) {
 #[tokio::test]
 async fn same_key_in_two_regions_makes_one_match_told_to_both() {
     on_every_backend!("hub_match", |state| {
-        state.record_chain(&region(DRENTHE), vec![b"drenthe-leaf".to_vec()]).await.unwrap();
-        state.record_chain(&region(LIMBURG), vec![b"limburg-leaf".to_vec()]).await.unwrap();
+        state
+            .record_chain(&region(DRENTHE), vec![b"drenthe-leaf".to_vec()])
+            .await
+            .unwrap();
+        state
+            .record_chain(&region(LIMBURG), vec![b"limburg-leaf".to_vec()])
+            .await
+            .unwrap();
         let r = submit(&state, DRENTHE, vec![upsert(1, "d-1", key(7))]).await;
         assert_eq!(outcomes(&r), [pb::OpOutcome::Applied]);
         assert!(feed(&state, DRENTHE).await.is_empty());
@@ -128,9 +136,18 @@ async fn same_key_in_two_regions_makes_one_match_told_to_both() {
         let (dm, lm) = (created(&d[0]), created(&l[0]));
         assert_eq!(dm.match_id, lm.match_id);
         assert_eq!(dm.kind(), pb::MatchKind::Client);
-        assert_eq!((dm.your_signal_ref.as_str(), dm.other_signal_ref.as_str()), ("d-1", "l-1"));
-        assert_eq!((lm.your_signal_ref.as_str(), lm.other_signal_ref.as_str()), ("l-1", "d-1"));
-        assert_eq!((dm.other_region.as_str(), lm.other_region.as_str()), (LIMBURG, DRENTHE));
+        assert_eq!(
+            (dm.your_signal_ref.as_str(), dm.other_signal_ref.as_str()),
+            ("d-1", "l-1")
+        );
+        assert_eq!(
+            (lm.your_signal_ref.as_str(), lm.other_signal_ref.as_str()),
+            ("l-1", "d-1")
+        );
+        assert_eq!(
+            (dm.other_region.as_str(), lm.other_region.as_str()),
+            (LIMBURG, DRENTHE)
+        );
         assert_eq!(dm.other_node_chain, vec![b"limburg-leaf".to_vec()]);
         assert_eq!(lm.other_node_chain, vec![b"drenthe-leaf".to_vec()]);
         assert!(feed(&state, HOEKSCHE).await.is_empty());
@@ -149,14 +166,25 @@ async fn duplicate_op_ids_change_nothing() {
         assert_eq!(feed(&state, DRENTHE).await.len(), 1);
 
         let again = submit(&state, DRENTHE, batch).await;
-        assert_eq!(outcomes(&again), [pb::OpOutcome::Duplicate, pb::OpOutcome::Duplicate]);
+        assert_eq!(
+            outcomes(&again),
+            [pb::OpOutcome::Duplicate, pb::OpOutcome::Duplicate]
+        );
         assert_eq!(again.last_applied_op_id, 2);
         let again = submit(&state, LIMBURG, vec![upsert(10, "l-1", key(1))]).await;
         assert_eq!(outcomes(&again), [pb::OpOutcome::Duplicate]);
 
         // A partly re-sent batch applies only the new tail.
-        let mixed = submit(&state, DRENTHE, vec![upsert(2, "d-2", key(2)), upsert(3, "d-3", key(3))]).await;
-        assert_eq!(outcomes(&mixed), [pb::OpOutcome::Duplicate, pb::OpOutcome::Applied]);
+        let mixed = submit(
+            &state,
+            DRENTHE,
+            vec![upsert(2, "d-2", key(2)), upsert(3, "d-3", key(3))],
+        )
+        .await;
+        assert_eq!(
+            outcomes(&mixed),
+            [pb::OpOutcome::Duplicate, pb::OpOutcome::Applied]
+        );
         assert_eq!(mixed.last_applied_op_id, 3);
 
         // Re-upserting an active, matched signal under a new op id makes no second match.
@@ -170,7 +198,12 @@ async fn duplicate_op_ids_change_nothing() {
 #[tokio::test]
 async fn same_region_keys_do_not_match_at_the_hub() {
     on_every_backend!("hub_same_region", |state| {
-        submit(&state, DRENTHE, vec![upsert(1, "d-1", key(5)), upsert(2, "d-2", key(5))]).await;
+        submit(
+            &state,
+            DRENTHE,
+            vec![upsert(1, "d-1", key(5)), upsert(2, "d-2", key(5))],
+        )
+        .await;
         assert!(feed(&state, DRENTHE).await.is_empty());
         assert_eq!(state.status().await.unwrap().matches, 0);
 
@@ -179,7 +212,10 @@ async fn same_region_keys_do_not_match_at_the_hub() {
         let d = feed(&state, DRENTHE).await;
         let h = feed(&state, HOEKSCHE).await;
         assert_eq!((d.len(), h.len()), (2, 2));
-        let mut theirs: Vec<&str> = h.iter().map(|i| created(i).other_signal_ref.as_str()).collect();
+        let mut theirs: Vec<&str> = h
+            .iter()
+            .map(|i| created(i).other_signal_ref.as_str())
+            .collect();
         theirs.sort();
         assert_eq!(theirs, ["d-1", "d-2"]);
     });
@@ -202,13 +238,25 @@ async fn remove_ends_the_match_and_tells_the_other_side() {
             }
             other => panic!("expected MatchEnded, got {other:?}"),
         }
-        assert_eq!(feed(&state, DRENTHE).await.len(), 1, "the remover is not told");
+        assert_eq!(
+            feed(&state, DRENTHE).await.len(),
+            1,
+            "the remover is not told"
+        );
         let status = state.status().await.unwrap();
         assert_eq!((status.active_signals, status.matches), (1, 0));
 
         // Removing again, or an unknown ref, is a no-op.
-        let r = submit(&state, DRENTHE, vec![remove(3, "d-1"), remove(4, "never-sent")]).await;
-        assert_eq!(outcomes(&r), [pb::OpOutcome::Applied, pb::OpOutcome::Applied]);
+        let r = submit(
+            &state,
+            DRENTHE,
+            vec![remove(3, "d-1"), remove(4, "never-sent")],
+        )
+        .await;
+        assert_eq!(
+            outcomes(&r),
+            [pb::OpOutcome::Applied, pb::OpOutcome::Applied]
+        );
         assert_eq!(feed(&state, LIMBURG).await.len(), 2);
 
         // Re-activating matches again, as a new match.
@@ -224,7 +272,12 @@ async fn remove_ends_the_match_and_tells_the_other_side() {
 async fn a_changed_key_ends_the_old_matches_on_both_sides() {
     on_every_backend!("hub_key_change", |state| {
         submit(&state, DRENTHE, vec![upsert(1, "d-1", key(1))]).await;
-        submit(&state, LIMBURG, vec![upsert(1, "l-1", key(1)), upsert(2, "l-2", key(2))]).await;
+        submit(
+            &state,
+            LIMBURG,
+            vec![upsert(1, "l-1", key(1)), upsert(2, "l-2", key(2))],
+        )
+        .await;
         // d-1 turns out to be another youth (corrected BSN): same version, other key.
         submit(&state, DRENTHE, vec![upsert(2, "d-1", key(2))]).await;
         let d = feed(&state, DRENTHE).await;
@@ -257,7 +310,15 @@ async fn feed_sequences_are_contiguous_from_one() {
                 ops.push(upsert(op, &format!("d-{round}-{i}"), key(i)));
             }
             submit(&state, DRENTHE, ops).await;
-            let ops = (0..10u8).map(|i| upsert(u64::from(round) * 10 + u64::from(i) + 1, &format!("l-{round}-{i}"), key(i))).collect();
+            let ops = (0..10u8)
+                .map(|i| {
+                    upsert(
+                        u64::from(round) * 10 + u64::from(i) + 1,
+                        &format!("l-{round}-{i}"),
+                        key(i),
+                    )
+                })
+                .collect();
             submit(&state, LIMBURG, ops).await;
         }
         for code in [DRENTHE, LIMBURG] {
@@ -265,7 +326,10 @@ async fn feed_sequences_are_contiguous_from_one() {
             assert!(!items.is_empty());
             assert_contiguous(&items);
             let from_middle = state.feed_page(&region(code), 7, 3).await.unwrap();
-            assert_eq!(from_middle.iter().map(|i| i.seq).collect::<Vec<_>>(), [7, 8, 9]);
+            assert_eq!(
+                from_middle.iter().map(|i| i.seq).collect::<Vec<_>>(),
+                [7, 8, 9]
+            );
             let status = state.status().await.unwrap();
             let region_status = status.regions.iter().find(|r| r.region == code).unwrap();
             assert_eq!(region_status.feed_head_seq, items.len() as u64);
@@ -284,11 +348,17 @@ async fn an_invalid_operation_writes_nothing_of_its_request() {
         let err = state.submit(&region(DRENTHE), batch).await.unwrap_err();
         let message = err.to_string();
         assert!(matches!(err, HubError::InvalidArgument(_)), "{err:?}");
-        assert!(message.contains("operation 2") && message.contains("person_key"), "{message}");
+        assert!(
+            message.contains("operation 2") && message.contains("person_key"),
+            "{message}"
+        );
 
         let mut address = key(4);
         address.domain = pb::KeyDomain::Address as i32;
-        let err = state.submit(&region(DRENTHE), vec![upsert(1, "d-1", address)]).await.unwrap_err();
+        let err = state
+            .submit(&region(DRENTHE), vec![upsert(1, "d-1", address)])
+            .await
+            .unwrap_err();
         assert!(matches!(err, HubError::InvalidArgument(_)), "{err:?}");
 
         let unordered = vec![upsert(2, "d-1", key(4)), upsert(1, "d-2", key(4))];
@@ -299,7 +369,10 @@ async fn an_invalid_operation_writes_nothing_of_its_request() {
         if let Some(pb::operation::Op::Upsert(u)) = &mut bad_municipality.op {
             u.municipality = "106".into();
         }
-        let err = state.submit(&region(DRENTHE), vec![bad_municipality]).await.unwrap_err();
+        let err = state
+            .submit(&region(DRENTHE), vec![bad_municipality])
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("upsert.municipality"), "{err}");
 
         let status = state.status().await.unwrap();
@@ -318,11 +391,19 @@ async fn envelopes_are_relayed_only_within_their_match() {
         submit(&state, HOEKSCHE, vec![upsert(1, "h-1", key(8))]).await;
         let match_id = created(&feed(&state, DRENTHE).await[0]).match_id.clone();
 
-        submit(&state, DRENTHE, vec![relay(2, &match_id, LIMBURG, "d-1", vec![42; 100])]).await;
+        submit(
+            &state,
+            DRENTHE,
+            vec![relay(2, &match_id, LIMBURG, "d-1", vec![42; 100])],
+        )
+        .await;
         let l = feed(&state, LIMBURG).await;
         match &l[1].body {
             Some(pb::feed_item::Body::Envelope(e)) => {
-                assert_eq!((e.match_id.as_str(), e.from_region.as_str()), (match_id.as_str(), DRENTHE));
+                assert_eq!(
+                    (e.match_id.as_str(), e.from_region.as_str()),
+                    (match_id.as_str(), DRENTHE)
+                );
                 assert_eq!((e.about_signal_ref.as_str(), e.sealed.len()), ("d-1", 100));
             }
             other => panic!("expected EnvelopeDelivered, got {other:?}"),
@@ -330,24 +411,56 @@ async fn envelopes_are_relayed_only_within_their_match() {
 
         let refused = |err: HubError| matches!(err, HubError::FailedPrecondition(_));
         let unknown = uuid::Uuid::new_v4().to_string();
-        let err = state.submit(&region(DRENTHE), vec![relay(3, &unknown, LIMBURG, "d-1", vec![1])]).await.unwrap_err();
+        let err = state
+            .submit(
+                &region(DRENTHE),
+                vec![relay(3, &unknown, LIMBURG, "d-1", vec![1])],
+            )
+            .await
+            .unwrap_err();
         assert!(refused(err));
-        let err = state.submit(&region(HOEKSCHE), vec![relay(2, &match_id, LIMBURG, "h-1", vec![1])]).await.unwrap_err();
+        let err = state
+            .submit(
+                &region(HOEKSCHE),
+                vec![relay(2, &match_id, LIMBURG, "h-1", vec![1])],
+            )
+            .await
+            .unwrap_err();
         assert!(refused(err), "a region outside the match may not relay");
-        let err = state.submit(&region(DRENTHE), vec![relay(3, &match_id, LIMBURG, "l-1", vec![1])]).await.unwrap_err();
+        let err = state
+            .submit(
+                &region(DRENTHE),
+                vec![relay(3, &match_id, LIMBURG, "l-1", vec![1])],
+            )
+            .await
+            .unwrap_err();
         assert!(refused(err), "only about the sender's own signal");
         let big = vec![0; vir_hub::ops::MAX_SEALED_LEN + 1];
-        let err = state.submit(&region(DRENTHE), vec![relay(3, &match_id, LIMBURG, "d-1", big)]).await.unwrap_err();
+        let err = state
+            .submit(
+                &region(DRENTHE),
+                vec![relay(3, &match_id, LIMBURG, "d-1", big)],
+            )
+            .await
+            .unwrap_err();
         assert!(matches!(err, HubError::InvalidArgument(_)));
         // A refused relay rolls back the valid operations before it in the same request.
-        let batch = vec![upsert(3, "d-9", key(8)), relay(4, &unknown, LIMBURG, "d-1", vec![1])];
+        let batch = vec![
+            upsert(3, "d-9", key(8)),
+            relay(4, &unknown, LIMBURG, "d-1", vec![1]),
+        ];
         assert!(state.submit(&region(DRENTHE), batch).await.is_err());
         assert!(feed(&state, HOEKSCHE).await.is_empty());
         assert_eq!(feed(&state, LIMBURG).await.len(), 2);
 
         // After the match ended, an envelope queued before still arrives.
         submit(&state, LIMBURG, vec![remove(2, "l-1")]).await;
-        submit(&state, DRENTHE, vec![relay(3, &match_id, LIMBURG, "d-1", vec![7])]).await;
+        submit(
+            &state,
+            DRENTHE,
+            vec![relay(3, &match_id, LIMBURG, "d-1", vec![7])],
+        )
+        .await;
         assert_eq!(feed(&state, LIMBURG).await.len(), 3);
     });
 }
@@ -356,18 +469,32 @@ async fn envelopes_are_relayed_only_within_their_match() {
 async fn acks_and_subscription_positions_are_checked() {
     on_every_backend!("hub_ack", |state| {
         submit(&state, DRENTHE, vec![upsert(1, "d-1", key(6))]).await;
-        submit(&state, LIMBURG, vec![upsert(1, "l-1", key(6)), upsert(2, "l-2", key(6))]).await;
+        submit(
+            &state,
+            LIMBURG,
+            vec![upsert(1, "l-1", key(6)), upsert(2, "l-2", key(6))],
+        )
+        .await;
         let drenthe = region(DRENTHE);
         assert_eq!(state.subscribe_from(&drenthe, 0).await.unwrap(), 1);
         assert_eq!(state.subscribe_from(&drenthe, 3).await.unwrap(), 3);
-        assert!(matches!(state.subscribe_from(&drenthe, 4).await, Err(HubError::OutOfRange(_))));
+        assert!(matches!(
+            state.subscribe_from(&drenthe, 4).await,
+            Err(HubError::OutOfRange(_))
+        ));
 
         state.ack(&drenthe, 2).await.unwrap();
         state.ack(&drenthe, 1).await.unwrap();
-        assert!(matches!(state.ack(&drenthe, 3).await, Err(HubError::OutOfRange(_))));
+        assert!(matches!(
+            state.ack(&drenthe, 3).await,
+            Err(HubError::OutOfRange(_))
+        ));
         let status = state.status().await.unwrap();
         let d = status.regions.iter().find(|r| r.region == DRENTHE).unwrap();
-        assert_eq!((d.feed_acked_seq, d.feed_head_seq, d.last_applied_op_id), (2, 2, 1));
+        assert_eq!(
+            (d.feed_acked_seq, d.feed_head_seq, d.last_applied_op_id),
+            (2, 2, 1)
+        );
     });
 }
 
@@ -415,5 +542,43 @@ async fn state_survives_a_reopen() {
         assert_eq!(feed(&state, DRENTHE).await.len(), 2);
         assert_contiguous(&feed(&state, DRENTHE).await);
         state.close().await;
+    }
+}
+
+/// Not a pass/fail test: prints ingest throughput. `cargo test -p vir-hub --release --test
+/// storage throughput -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn throughput_of_large_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in vir_shared::db::testing::storage_urls(dir.path(), "hub_throughput").await {
+        let state = open(&url).await;
+        let key_of = |i: u32| pb::PseudoKey {
+            domain: pb::KeyDomain::Person as i32,
+            version: 1,
+            value: [i.to_be_bytes().as_slice(), &[0u8; 60]].concat(),
+        };
+        for (code, prefix) in [(DRENTHE, "d"), (LIMBURG, "l")] {
+            let started = std::time::Instant::now();
+            let batches = 5u32;
+            let per_batch = 10_000u32;
+            for b in 0..batches {
+                let ops = (0..per_batch)
+                    .map(|i| {
+                        let n = b * per_batch + i;
+                        upsert(u64::from(n) + 1, &format!("{prefix}-{n}"), key_of(n))
+                    })
+                    .collect();
+                state.submit(&region(code), ops).await.unwrap();
+            }
+            let total = f64::from(batches * per_batch);
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{}: {code}: {total} upserts in {secs:.2}s = {:.0}/s",
+                url.split(':').next().unwrap_or(""),
+                total / secs
+            );
+        }
+        assert_eq!(state.status().await.unwrap().matches, 50_000);
     }
 }

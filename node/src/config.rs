@@ -272,7 +272,10 @@ impl NodeConfig {
             return Err(invalid("name", "must not be empty"));
         }
         if self.municipalities.is_empty() {
-            return Err(invalid("municipalities", "a region serves at least one municipality"));
+            return Err(invalid(
+                "municipalities",
+                "a region serves at least one municipality",
+            ));
         }
         let mut seen = HashSet::new();
         for m in &self.municipalities {
@@ -289,7 +292,10 @@ impl NodeConfig {
         let mut oins = HashSet::new();
         for partner in &self.partners {
             if !oins.insert(&partner.oin) {
-                return Err(invalid("partners", format!("OIN {} is configured twice", partner.oin)));
+                return Err(invalid(
+                    "partners",
+                    format!("OIN {} is configured twice", partner.oin),
+                ));
             }
             if partner.organisation.trim().is_empty() {
                 return Err(invalid(
@@ -298,7 +304,10 @@ impl NodeConfig {
                 ));
             }
         }
-        for (key, upstream) in [("hub.url", &self.hub), ("pseudonymiser.url", &self.pseudonymiser)] {
+        for (key, upstream) in [
+            ("hub.url", &self.hub),
+            ("pseudonymiser.url", &self.pseudonymiser),
+        ] {
             if !upstream.url.starts_with("https://") {
                 return Err(invalid(key, "must be an https:// URL (mutual TLS)"));
             }
@@ -363,15 +372,23 @@ mod tests {
         assert!(c.is_production());
         assert_eq!(c.forwarder, ForwarderConfig::default());
         assert_eq!(c.partners[0].category, Category::Jgz);
-        assert!(c.partner(&"00000099000000000101".parse().unwrap()).is_some());
+        assert!(c
+            .partner(&"00000099000000000101".parse().unwrap())
+            .is_some());
     }
 
     #[test]
     fn refuses_unknown_keys_and_bad_values() {
         let unknown = format!("{EXAMPLE}\nextra = 1\n");
-        assert!(matches!(NodeConfig::from_toml(&unknown), Err(FromTomlError::Parse(_))));
+        assert!(matches!(
+            NodeConfig::from_toml(&unknown),
+            Err(FromTomlError::Parse(_))
+        ));
         let bad_category = EXAMPLE.replace("\"jgz\"", "\"doctor\"");
-        assert!(matches!(NodeConfig::from_toml(&bad_category), Err(FromTomlError::Parse(_))));
+        assert!(matches!(
+            NodeConfig::from_toml(&bad_category),
+            Err(FromTomlError::Parse(_))
+        ));
         let dev_clock = format!("{EXAMPLE}\n[clock]\nmode = \"dev\"\nfile = \"x\"\n");
         match NodeConfig::from_toml(&dev_clock) {
             Err(FromTomlError::Invalid(i)) => assert_eq!(i.key, "clock"),

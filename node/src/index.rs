@@ -68,7 +68,9 @@ impl From<sqlx::Error> for IndexError {
 pub enum OtherParty {
     Known(Party),
     /// Cross-regional, sealed details not arrived yet.
-    Pending { region: String },
+    Pending {
+        region: String,
+    },
 }
 
 /// One match of one of the caller's active signals.
@@ -160,6 +162,8 @@ impl RegionalIndex {
 
         let mut tx = self.db.write().await?;
         let conn: &mut AnyConnection = &mut tx.tx;
+        // First: writers on one youth take turns from here on (see `signals::lock_youth`).
+        signals::upsert_youth(conn, &signal.bsn, &signal.municipality).await?;
         // A signal past its end date is not active: end it first so it neither blocks a new one
         // by the same organisation nor matches (003 art. 16.1).
         let mut wrote_outbox = self.expire_in(conn, today, Some(&signal.bsn)).await? > 0;
@@ -170,7 +174,6 @@ impl RegionalIndex {
             return Err(IndexError::AlreadyActive);
         }
         signals::insert(conn, &signal).await?;
-        signals::upsert_youth(conn, &signal.bsn, &signal.municipality).await?;
         let outcome = matching::match_new_signal(conn, &signal, &self.region, now_ms).await?;
         // Only organisations admitted to the national index are forwarded (004 §9).
         if signal.national {
@@ -223,7 +226,7 @@ impl RegionalIndex {
         if wrote_outbox {
             self.outbox_written.notify_one();
         }
-        tracing::info!(signal_id, partner = %partner.oin, "signal withdrawn");
+        tracing::info!(%signal_id, partner = %partner.oin, "signal withdrawn");
         Ok(stored)
     }
 
@@ -235,6 +238,7 @@ impl RegionalIndex {
         status: SignalStatus,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        signals::lock_youth(conn, &signal.bsn).await?;
         if !signals::deactivate(conn, &signal.id, status, now_ms).await? {
             return Ok(false);
         }
@@ -340,7 +344,11 @@ impl RegionalIndex {
                 });
             }
             for remote in matches::open_remote_of_signal(&mut conn, &signal.id).await? {
-                let other = match remote.other_party.as_deref().and_then(|j| Party::from_json(j.as_bytes())) {
+                let other = match remote
+                    .other_party
+                    .as_deref()
+                    .and_then(|j| Party::from_json(j.as_bytes()))
+                {
                     Some(party) => OtherParty::Known(party),
                     None => OtherParty::Pending {
                         region: remote.other_region.clone(),

@@ -13,16 +13,24 @@
 //! - [`index`]: the operations and their transactions ([`index::RegionalIndex`]).
 //! - [`api`]: the partner API (gRPC `Node`), identity from the client certificate.
 //! - [`forwarder`]: drains the outbox to `Hub.Submit`, with person keys from the pseudonymiser.
-//! - [`feed`]: follows `Hub.Subscribe`, applying each item exactly once.
+//! - [`feed`]: follows `Hub.Subscribe`, applying each item exactly once; [`remote`]: what an
+//!   item does (cross-regional matches, sealed envelopes).
 //! - [`expiry`]: ends signals whose end date has come.
 //! - [`server`]: [`spawn`], which starts all of it.
 
+pub mod api;
 pub mod config;
+pub mod expiry;
+pub mod feed;
+pub mod forwarder;
 pub mod index;
 pub mod matching;
 pub mod party;
 pub mod registry;
+pub mod remote;
+pub mod server;
 pub mod signal;
 pub mod store;
 
 pub use config::NodeConfig;
+pub use server::{spawn, spawn_with_registry};

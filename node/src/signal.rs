@@ -260,19 +260,29 @@ mod tests {
     fn checks_fields() {
         assert!(NewSignal::try_from(request("111222333", "")).is_ok());
         assert_eq!(
-            NewSignal::try_from(request("123456789", "")).unwrap_err().field,
+            NewSignal::try_from(request("123456789", ""))
+                .unwrap_err()
+                .field,
             "bsn"
         );
         assert_eq!(
-            NewSignal::try_from(request("111222333", "1-2-2027")).unwrap_err().field,
+            NewSignal::try_from(request("111222333", "1-2-2027"))
+                .unwrap_err()
+                .field,
             "end_date"
         );
         let mut no_contact = request("111222333", "");
         no_contact.signaller.as_mut().unwrap().phone.clear();
-        assert_eq!(NewSignal::try_from(no_contact).unwrap_err().field, "signaller");
+        assert_eq!(
+            NewSignal::try_from(no_contact).unwrap_err().field,
+            "signaller"
+        );
         let mut no_name = request("111222333", "");
         no_name.signaller.as_mut().unwrap().name = "  ".into();
-        assert_eq!(NewSignal::try_from(no_name).unwrap_err().field, "signaller.name");
+        assert_eq!(
+            NewSignal::try_from(no_name).unwrap_err().field,
+            "signaller.name"
+        );
     }
 
     #[test]

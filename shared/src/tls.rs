@@ -1,10 +1,15 @@
 //! Mutual TLS for every connection, and the caller's identity from its verified certificate.
 //!
-//! Servers accept only clients whose certificate chains to the federation root (PKIoverheid-style:
-//! root → domain CA → issuing CA → leaf), over TLS 1.2 or 1.3, with the ring provider. A
-//! certificate from another CA or an expired one fails the handshake, which is logged; a valid
-//! certificate whose OIN the service does not know is refused per RPC with PERMISSION_DENIED by
-//! the service (see [`peer_cert`]). Handlers never trust a field in a message for who is calling.
+//! Servers speak TLS 1.2 or 1.3 only, with the ring provider, and accept a connection only from
+//! a client that proves possession of its certificate's key. Whether that certificate chains to
+//! the federation root (PKIoverheid-style: root → domain CA → issuing CA → leaf) and is within its
+//! validity is decided once per connection, right after the handshake, by the same webpki
+//! verifier a strict TLS server would use. The verdict travels with the connection
+//! ([`PeerInfo`]): every RPC on a refused connection answers UNAUTHENTICATED with the reason
+//! (unknown CA, expired, no certificate), so a partner's system gets a clear gRPC error on its
+//! first call instead of a dropped connection, and the refusal is logged once. A valid
+//! certificate whose OIN the service does not know is refused by the service with
+//! PERMISSION_DENIED. Handlers never trust a field in a message for who is calling.
 //!
 //! Node certificates carry the node's HPKE public key in a private extension ([`HPKE_KEY_OID`]),
 //! so the key that other nodes seal envelopes to is certified by the federation CA.
@@ -111,15 +116,162 @@ fn client_verifier(ca: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     Ok(WebPkiClientVerifier::builder_with_provider(root_store(ca)?, provider).build()?)
 }
 
-/// A server configuration that requires a client certificate chaining to the federation root.
-pub fn server_config(paths: &TlsPaths) -> Result<Arc<ServerConfig>, TlsError> {
+/// A server's TLS set-up: the rustls configuration plus the verifier that judges each client's
+/// chain after the handshake (see the module docs).
+#[derive(Clone)]
+pub struct ServerTls {
+    pub config: Arc<ServerConfig>,
+    verifier: Arc<dyn ClientCertVerifier>,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerTls")
+    }
+}
+
+/// The server side of mutual TLS for a service with the given certificate and federation root.
+pub fn server_config(paths: &TlsPaths) -> Result<ServerTls, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = client_verifier(&paths.ca)?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_client_cert_verifier(client_verifier(&paths.ca)?)
+        .with_client_cert_verifier(Arc::new(PossessionOnly(verifier.clone())))
         .with_single_cert(load_certs(&paths.cert)?, load_key(&paths.key)?)?;
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(Arc::new(config))
+    Ok(ServerTls {
+        config: Arc::new(config),
+        verifier,
+    })
+}
+
+/// During the handshake: checks that the client holds the key of the certificate it presents
+/// (the CertificateVerify signature), and leaves the chain to the verdict taken right after the
+/// handshake, so that a refusal can be told to the client as a gRPC status.
+#[derive(Debug)]
+struct PossessionOnly(Arc<dyn ClientCertVerifier>);
+
+impl ClientCertVerifier for PossessionOnly {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// What the server knows about the peer of a connection; tonic puts it in every request's
+/// extensions.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    pub remote_addr: SocketAddr,
+    /// The presented chain, leaf first (empty without a client certificate).
+    pub chain: Arc<Vec<CertificateDer<'static>>>,
+    /// `Err(reason)` when the chain does not verify against the federation root.
+    pub verdict: Result<(), String>,
+}
+
+/// A TLS connection with its peer verdict, as tonic serves it.
+pub struct VerifiedStream {
+    inner: TlsStream<TcpStream>,
+    peer: PeerInfo,
+}
+
+impl tonic::transport::server::Connected for VerifiedStream {
+    type ConnectInfo = PeerInfo;
+    fn connect_info(&self) -> PeerInfo {
+        self.peer.clone()
+    }
+}
+
+impl tokio::io::AsyncRead for VerifiedStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for VerifiedStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// The verdict on a client's chain, by the strict webpki verifier, at the current real time
+/// (certificate validity is about real time, never the rules' clock).
+fn judge_chain(verifier: &dyn ClientCertVerifier, chain: &[CertificateDer<'static>]) -> Result<(), String> {
+    let Some((leaf, intermediates)) = chain.split_first() else {
+        return Err("no client certificate".to_owned());
+    };
+    verifier
+        .verify_client_cert(leaf, intermediates, UnixTime::now())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Accepts TCP connections and completes TLS handshakes concurrently, yielding only the
@@ -127,12 +279,13 @@ pub fn server_config(paths: &TlsPaths) -> Result<Arc<ServerConfig>, TlsError> {
 /// (unknown CA, expired, no certificate, protocol version) and dropped.
 pub fn incoming(
     listener: TcpListener,
-    config: Arc<ServerConfig>,
+    tls: ServerTls,
     shutdown: CancellationToken,
     service: &'static str,
-) -> impl Stream<Item = Result<TlsStream<TcpStream>, std::io::Error>> + Send + 'static {
+) -> impl Stream<Item = Result<VerifiedStream, std::io::Error>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let acceptor = TlsAcceptor::from(config);
+    let acceptor = TlsAcceptor::from(tls.config.clone());
+    let verifier = tls.verifier;
     tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -149,11 +302,29 @@ pub fn incoming(
             };
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
+            let verifier = verifier.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
-                        let _ = tx.send(Ok(stream)).await;
+                        let chain: Vec<CertificateDer<'static>> = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .map(|c| c.to_vec())
+                            .unwrap_or_default();
+                        let verdict = judge_chain(verifier.as_ref(), &chain);
+                        if let Err(reason) = &verdict {
+                            tracing::warn!(
+                                service,
+                                %peer,
+                                reason = %reason,
+                                event = "tls_refused",
+                                "client certificate refused: every call on this connection answers UNAUTHENTICATED"
+                            );
+                        }
+                        let peer = PeerInfo { remote_addr: peer, chain: Arc::new(chain), verdict };
+                        let _ = tx.send(Ok(VerifiedStream { inner: stream, peer })).await;
                     }
                     Ok(Err(e)) => log_refused_handshake(service, peer, &e),
                     Err(_) => {
@@ -172,7 +343,7 @@ fn log_refused_handshake(service: &str, peer: SocketAddr, error: &std::io::Error
         %peer,
         reason = %error,
         event = "tls_refused",
-        "TLS handshake refused: the peer's certificate or protocol is not accepted"
+        "TLS handshake failed (protocol version, cipher or key possession)"
     );
 }
 
@@ -223,13 +394,20 @@ pub fn parse_leaf(der: &[u8]) -> Result<PeerCert, TlsError> {
     })
 }
 
-/// The verified client certificate of a request. The TLS layer already checked the chain, so
-/// this only reads it; UNAUTHENTICATED if there is none (which the server config prevents).
+/// The verified client certificate of a request: UNAUTHENTICATED if the connection has no
+/// certificate or one that does not chain to the federation root or is out of its validity.
 pub fn peer_cert<T>(request: &Request<T>) -> Result<PeerCert, Status> {
-    let certs = request
-        .peer_certs()
+    let peer = request
+        .extensions()
+        .get::<PeerInfo>()
         .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-    let leaf = certs
+    if let Err(reason) = &peer.verdict {
+        return Err(Status::unauthenticated(format!(
+            "client certificate refused: {reason}"
+        )));
+    }
+    let leaf = peer
+        .chain
         .first()
         .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
     parse_leaf(leaf.as_ref()).map_err(|e| {
@@ -241,8 +419,10 @@ pub fn peer_cert<T>(request: &Request<T>) -> Result<PeerCert, Status> {
 /// The DER chain presented by the caller (leaf first), for relaying to other nodes.
 pub fn peer_chain<T>(request: &Request<T>) -> Vec<Vec<u8>> {
     request
-        .peer_certs()
-        .map(|certs| certs.iter().map(|c| c.as_ref().to_vec()).collect())
+        .extensions()
+        .get::<PeerInfo>()
+        .filter(|p| p.verdict.is_ok())
+        .map(|p| p.chain.iter().map(|c| c.as_ref().to_vec()).collect())
         .unwrap_or_default()
 }
 

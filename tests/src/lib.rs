@@ -124,7 +124,7 @@ where
 
 /// Every text and blob of every table of an SQLite database, for privacy checks.
 pub async fn dump_sqlite(url: &str) -> Vec<u8> {
-    use sqlx::{Column, Connection, Row};
+    use sqlx::{Connection, Row};
     let mut conn = sqlx::SqliteConnection::connect(url)
         .await
         .expect("open sqlite");

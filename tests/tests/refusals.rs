@@ -1,6 +1,7 @@
 //! Bad input and bad callers are refused with a clear status on the first RPC, and nothing is
 //! stored: invalid or unknown BSN, a youth aged 23 or more, an end date beyond 2 years, an
-//! unknown organisation, a certificate from another CA or an expired one, a spoofed region.
+//! unknown organisation, a certificate from another CA or an expired one (UNAUTHENTICATED on
+//! the first call, with the reason), a spoofed region.
 
 use chrono::Duration as Days;
 use tonic::Code;

@@ -1,9 +1,10 @@
 //! Per-node feeds: appending an item inside a write transaction, and reading pages in order.
 //!
-//! The sequence number comes from `nodes.feed_head`, incremented by the appending transaction
-//! (`UPDATE … RETURNING`). The row stays locked until commit, so on PostgreSQL a second writer
-//! to the same feed waits and takes the next number only after the first committed: no gaps and
-//! no "seq 7 visible before seq 6". SQLite has one writer at a time anyway.
+//! Sequence numbers come from `nodes.feed_head`, incremented by the appending transaction
+//! (`UPDATE … SET feed_head = feed_head + n … RETURNING`) for all items of that transaction
+//! for a region at once. The row stays locked until commit, so on PostgreSQL a second writer
+//! to the same feed waits and takes the next numbers only after the first committed: no gaps
+//! and no "seq 7 visible before seq 6". SQLite has one writer at a time anyway.
 
 use prost::Message;
 use sqlx::{AnyConnection, Row};
@@ -16,36 +17,54 @@ use crate::error::StoreError;
 /// How many feed items a subscriber reads per query.
 pub const FEED_PAGE: u32 = 500;
 
-/// Appends `body` to `region`'s feed and returns its sequence number.
-pub(crate) async fn append(
+/// Feed rows per INSERT statement (4 parameters each, well within SQLite's and PostgreSQL's
+/// limits on bound parameters).
+const ROWS_PER_INSERT: usize = 250;
+
+/// Appends `bodies` to `region`'s feed, in order, and returns the new head. One counter update
+/// reserves the whole range (the row stays locked until commit), then multi-row INSERTs.
+pub(crate) async fn append_all(
     conn: &mut AnyConnection,
     region: &RegionCode,
-    body: pb::feed_item::Body,
+    bodies: Vec<pb::feed_item::Body>,
     now_ms: i64,
 ) -> Result<u64, StoreError> {
+    let count = i64::try_from(bodies.len())
+        .map_err(|_| StoreError::Corrupt("feed batch too large".into()))?;
     let row = sqlx::query(
-        "UPDATE nodes SET feed_head = feed_head + 1 WHERE region = $1 RETURNING feed_head",
+        "UPDATE nodes SET feed_head = feed_head + $2 WHERE region = $1 RETURNING feed_head",
     )
     .bind(region.as_str())
+    .bind(count)
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| StoreError::Corrupt(format!("no node row (feed counter) for {region}")))?;
-    let seq: i64 = row.try_get(0)?;
-    // Only the body is encoded; seq and time are columns and are filled in when read.
-    let encoded = pb::FeedItem {
-        seq: 0,
-        created_unix_ms: 0,
-        body: Some(body),
+    let head: i64 = row.try_get(0)?;
+    let mut seq = head - count + 1;
+    let mut bodies = bodies.into_iter().peekable();
+    while bodies.peek().is_some() {
+        let chunk: Vec<_> = bodies.by_ref().take(ROWS_PER_INSERT).collect();
+        let mut sql = String::from("INSERT INTO feed (region, seq, created_ms, body) VALUES ");
+        for i in 0..chunk.len() {
+            let p = 3 + 2 * i;
+            let sep = if i == 0 { "" } else { ", " };
+            sql.push_str(&format!("{sep}($1, ${p}, $2, ${})", p + 1));
+        }
+        let mut query = sqlx::query(&sql).bind(region.as_str()).bind(now_ms);
+        for body in chunk {
+            // Only the body is encoded; seq and time are columns, filled in when read.
+            let encoded = pb::FeedItem {
+                seq: 0,
+                created_unix_ms: 0,
+                body: Some(body),
+            }
+            .encode_to_vec();
+            query = query.bind(seq).bind(encoded);
+            seq += 1;
+        }
+        query.execute(&mut *conn).await?;
     }
-    .encode_to_vec();
-    sqlx::query("INSERT INTO feed (region, seq, created_ms, body) VALUES ($1, $2, $3, $4)")
-        .bind(region.as_str())
-        .bind(seq)
-        .bind(now_ms)
-        .bind(encoded)
-        .execute(&mut *conn)
-        .await?;
-    to_u64(seq, "feed_head")
+    to_u64(head, "feed_head")
 }
 
 impl Store {
@@ -73,7 +92,9 @@ impl Store {
                 let item = pb::FeedItem::decode(body.as_slice())
                     .map_err(|e| StoreError::Corrupt(format!("feed {region}/{seq}: {e}")))?;
                 if item.body.is_none() {
-                    return Err(StoreError::Corrupt(format!("feed {region}/{seq}: empty body")));
+                    return Err(StoreError::Corrupt(format!(
+                        "feed {region}/{seq}: empty body"
+                    )));
                 }
                 Ok(pb::FeedItem {
                     seq,

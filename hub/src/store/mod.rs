@@ -13,10 +13,11 @@
 //! seq n+1 committed before seq n. All changes of one `Submit` commit in one transaction.
 //!
 //! Submodules: [`nodes`] (node rows, chains, acks, status), [`ingest`] (applying operations),
-//! [`feed`] (appending and reading feed items).
+//! `matching` (creating and ending matches), [`feed`] (appending and reading feed items).
 
 pub mod feed;
 pub mod ingest;
+mod matching;
 pub mod nodes;
 
 use sqlx::migrate::Migrator;

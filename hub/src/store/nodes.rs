@@ -31,8 +31,7 @@ pub struct StatusCounts {
     pub per_region: Vec<(RegionCode, u64)>,
 }
 
-const NODE_COLUMNS: &str =
-    "region, oin, cert_chain, last_op_id, feed_head, acked_seq, feed_floor";
+const NODE_COLUMNS: &str = "region, oin, cert_chain, last_op_id, feed_head, acked_seq, feed_floor";
 
 fn node_row(row: &sqlx::any::AnyRow) -> Result<NodeRow, StoreError> {
     let region: String = row.try_get(0)?;
@@ -81,10 +80,12 @@ impl Store {
     }
 
     pub async fn node(&self, region: &RegionCode) -> Result<Option<NodeRow>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {NODE_COLUMNS} FROM nodes WHERE region = $1"))
-            .bind(region.as_str())
-            .fetch_optional(&self.db.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {NODE_COLUMNS} FROM nodes WHERE region = $1"
+        ))
+        .bind(region.as_str())
+        .fetch_optional(&self.db.pool)
+        .await?;
         row.as_ref().map(node_row).transpose()
     }
 

@@ -65,12 +65,11 @@ pub async fn append(
 
 /// The oldest unsent operations, in id order.
 pub async fn unsent(conn: &mut AnyConnection, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, payload FROM outbox WHERE sent_ms IS NULL ORDER BY id LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
+    let rows =
+        sqlx::query("SELECT id, payload FROM outbox WHERE sent_ms IS NULL ORDER BY id LIMIT $1")
+            .bind(limit)
+            .fetch_all(conn)
+            .await?;
     rows.iter()
         .map(|row| {
             let payload: String = row.try_get("payload")?;

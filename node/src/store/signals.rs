@@ -191,7 +191,19 @@ pub async fn count_active(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     )
 }
 
-/// Records the youth's municipality of residence (the latest from the registry).
+/// Locks the youth's row until the end of the transaction, so that writers on one youth take
+/// turns. Under PostgreSQL (READ COMMITTED) two concurrent creates on the same youth would
+/// otherwise each miss the other's signal and never match; SQLite serialises writers anyway.
+pub async fn lock_youth(conn: &mut AnyConnection, bsn: &Bsn) -> Result<(), StoreError> {
+    sqlx::query("UPDATE youths SET municipality = municipality WHERE bsn = $1")
+        .bind(bsn.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records the youth's municipality of residence (the latest from the registry). Also locks
+/// the youth's row, like [`lock_youth`].
 pub async fn upsert_youth(
     conn: &mut AnyConnection,
     bsn: &Bsn,

@@ -133,12 +133,19 @@ async fn four_signallers_each_told_once_about_each_other() {
         }
         // Signaller 2: first a list naming 1, then 3, then 4.
         let told = f.index.list_notifications(&partners[1]).await.unwrap();
-        let firsts: Vec<&str> = told.iter().map(|n| n.parties[0].signal_ref.as_str()).collect();
+        let firsts: Vec<&str> = told
+            .iter()
+            .map(|n| n.parties[0].signal_ref.as_str())
+            .collect();
         assert_eq!(firsts, [ids[0].as_str(), ids[2].as_str(), ids[3].as_str()]);
         // The newcomer's single notification lists everyone before it.
         let last = f.index.list_notifications(&partners[3]).await.unwrap();
         assert_eq!(last[0].parties.len(), 3);
-        let mut names: Vec<&str> = last[0].parties.iter().map(|p| p.contact.name.as_str()).collect();
+        let mut names: Vec<&str> = last[0]
+            .parties
+            .iter()
+            .map(|p| p.contact.name.as_str())
+            .collect();
         names.sort_unstable();
         assert_eq!(names, ["Signaller 1", "Signaller 2", "Signaller 3"]);
         assert_eq!(match_ids.len(), 1, "one regional match per youth");
@@ -146,10 +153,9 @@ async fn four_signallers_each_told_once_about_each_other() {
         let matches = f.index.list_matches(&partners[0]).await.unwrap();
         assert_eq!(matches.len(), 1);
         assert_eq!(matches[0].others.len(), 3);
-        assert!(matches[0]
-            .others
-            .iter()
-            .all(|o| matches!(o, OtherParty::Known(p) if p.organisation.starts_with("Organisation"))));
+        assert!(matches[0].others.iter().all(
+            |o| matches!(o, OtherParty::Known(p) if p.organisation.starts_with("Organisation"))
+        ));
         let status = f.index.status().await.unwrap();
         assert_eq!((status.active_signals, status.matches), (4, 1));
     })
@@ -198,15 +204,27 @@ async fn withdraw_ends_the_match_and_queues_a_remove_only_for_national_partners(
         assert_eq!(f.index.status().await.unwrap().matches, 1);
 
         // Another organisation cannot withdraw it.
-        let err = f.index.withdraw_signal(&regional_only, &a.id).await.unwrap_err();
+        let err = f
+            .index
+            .withdraw_signal(&regional_only, &a.id)
+            .await
+            .unwrap_err();
         assert!(matches!(err, IndexError::NotFound));
 
         let withdrawn = f.index.withdraw_signal(&national, &a.id).await.unwrap();
         assert_eq!(withdrawn.status, SignalStatus::Inactive);
         assert!(withdrawn.withdrawn_ms.is_some());
         assert_eq!(f.index.status().await.unwrap().matches, 0);
-        assert!(f.index.list_matches(&regional_only).await.unwrap().is_empty());
-        f.index.withdraw_signal(&regional_only, &b.id).await.unwrap();
+        assert!(f
+            .index
+            .list_matches(&regional_only)
+            .await
+            .unwrap()
+            .is_empty());
+        f.index
+            .withdraw_signal(&regional_only, &b.id)
+            .await
+            .unwrap();
 
         let mut conn = f.index.db.pool.acquire().await.unwrap();
         let ops: Vec<OutboxOp> = outbox::all(&mut conn)
@@ -218,8 +236,12 @@ async fn withdraw_ends_the_match_and_queues_a_remove_only_for_national_partners(
         assert_eq!(
             ops,
             [
-                OutboxOp::Upsert { signal_ref: a.id.clone() },
-                OutboxOp::Remove { signal_ref: a.id.clone() },
+                OutboxOp::Upsert {
+                    signal_ref: a.id.clone()
+                },
+                OutboxOp::Remove {
+                    signal_ref: a.id.clone()
+                },
             ]
         );
     })
@@ -253,6 +275,15 @@ async fn outbox_ids_are_contiguous_and_sent_in_order() {
             .map(|r| r.id)
             .collect();
         assert_eq!(ids, (1..=12).collect::<Vec<_>>());
+        // Concurrent creates on one youth still all match: each signaller knows the 11 others.
+        for n in 1..=12u64 {
+            let told = f.index.list_notifications(&partner(n, true)).await.unwrap();
+            let known: HashSet<String> = told
+                .iter()
+                .flat_map(|t| t.parties.iter().map(|p| p.signal_ref.clone()))
+                .collect();
+            assert_eq!(known.len(), 11, "partner {n}");
+        }
         outbox::mark_sent(&mut conn, &[1, 2, 3], 5).await.unwrap();
         let next: Vec<i64> = outbox::unsent(&mut conn, 2)
             .await

@@ -1,0 +1,253 @@
+//! The partner API (gRPC `vir.v1.Node`): convenant partners create, list and withdraw their
+//! signals and read their matches and notifications.
+//!
+//! Who calls is the OIN in the verified client certificate, mapped to a configured partner;
+//! nothing in a message says who is calling. An unknown OIN is PERMISSION_DENIED and logged.
+//! Every RPC sees only the caller's own signals, matches and notifications (001 Q9: the index is
+//! not a lookup system). Logs name signal ids and OINs, never a BSN, name or contact detail.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use tonic::{Request, Response, Status};
+use vir_proto as pb;
+use vir_shared::person::Person;
+use vir_shared::Oin;
+
+use crate::config::Partner;
+use crate::index::{IndexError, MatchView, OtherParty, RegionalIndex};
+use crate::party::Party;
+use crate::signal::{NewSignal, Signal};
+use crate::store::notifications::Notification;
+
+/// The `Node` service.
+#[derive(Clone)]
+pub struct NodeApi {
+    index: RegionalIndex,
+    partners: Arc<HashMap<Oin, Partner>>,
+    hub_connected: Arc<AtomicBool>,
+}
+
+impl NodeApi {
+    pub fn new(index: RegionalIndex, partners: &[Partner], hub_connected: Arc<AtomicBool>) -> Self {
+        let partners = partners
+            .iter()
+            .map(|p| (p.oin.clone(), p.clone()))
+            .collect();
+        NodeApi {
+            index,
+            partners: Arc::new(partners),
+            hub_connected,
+        }
+    }
+
+    /// The configured partner behind the request's client certificate.
+    fn caller<T>(&self, request: &Request<T>, rpc: &'static str) -> Result<&Partner, Status> {
+        let cert = vir_shared::tls::peer_cert(request)?;
+        self.partners.get(&cert.oin).ok_or_else(|| {
+            tracing::warn!(
+                rpc,
+                oin = %cert.oin,
+                event = "caller_refused",
+                "a certificate whose OIN is not a configured partner called the partner API"
+            );
+            Status::permission_denied(format!(
+                "organisation {} is not a partner of this regional index",
+                cert.oin
+            ))
+        })
+    }
+}
+
+/// Maps the index's errors to gRPC codes; storage failures are logged and not detailed.
+fn status_of(error: IndexError, rpc: &'static str, partner: &Partner) -> Status {
+    match error {
+        IndexError::Invalid(e) => Status::invalid_argument(e.to_string()),
+        e @ IndexError::UnknownPerson => Status::not_found(e.to_string()),
+        e @ (IndexError::Deceased | IndexError::TooOld) => {
+            Status::failed_precondition(e.to_string())
+        }
+        e @ IndexError::AlreadyActive => Status::already_exists(e.to_string()),
+        e @ IndexError::NotFound => Status::not_found(e.to_string()),
+        IndexError::Store(e) => {
+            tracing::error!(rpc, partner = %partner.oin, error = %e, "storage failure");
+            Status::internal("the regional index could not complete the request")
+        }
+    }
+}
+
+fn rfc3339_ms(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn signal_to_proto(signal: &Signal, youth: Option<&Person>) -> pb::Signal {
+    pb::Signal {
+        id: signal.id.clone(),
+        bsn: signal.bsn.to_string(),
+        youth_name: youth.map(Person::display_name).unwrap_or_default(),
+        birth_date: youth
+            .map(|p| crate::store::format_date(p.birth_date))
+            .unwrap_or_default(),
+        signaller: Some(pb::Contact::from(&signal.signaller)),
+        status: pb::SignalStatus::from(signal.status) as i32,
+        created_at: rfc3339_ms(signal.created_ms),
+        end_date: crate::store::format_date(signal.end_date),
+        national: signal.national,
+    }
+}
+
+pub(crate) fn match_kind(kind: &str) -> pb::MatchKind {
+    match kind {
+        "client" => pb::MatchKind::Client,
+        "family" => pb::MatchKind::Family,
+        "address" => pb::MatchKind::Address,
+        "candidate" => pb::MatchKind::Candidate,
+        _ => pb::MatchKind::Unspecified,
+    }
+}
+
+fn match_to_proto(m: &MatchView) -> pb::Match {
+    pb::Match {
+        id: m.id.clone(),
+        kind: match_kind(&m.kind) as i32,
+        your_signal_id: m.your_signal_id.clone(),
+        others: m
+            .others
+            .iter()
+            .map(|o| match o {
+                OtherParty::Known(party) => party.to_proto(),
+                OtherParty::Pending { region } => Party::pending_proto(region),
+            })
+            .collect(),
+        created_at: rfc3339_ms(m.created_ms),
+    }
+}
+
+fn notification_to_proto(n: &Notification) -> pb::Notification {
+    pb::Notification {
+        id: n.id.clone(),
+        kind: match_kind(&n.kind) as i32,
+        match_id: n.match_id.clone(),
+        your_signal_id: n.signal_id.clone(),
+        parties: n.parties.iter().map(Party::to_proto).collect(),
+        created_at: rfc3339_ms(n.created_ms),
+    }
+}
+
+#[tonic::async_trait]
+impl pb::node_server::Node for NodeApi {
+    async fn create_signal(
+        &self,
+        request: Request<pb::CreateSignalRequest>,
+    ) -> Result<Response<pb::Signal>, Status> {
+        const RPC: &str = "CreateSignal";
+        let partner = self.caller(&request, RPC)?;
+        let new = NewSignal::try_from(request.into_inner())
+            .map_err(|e| status_of(e.into(), RPC, partner))?;
+        match self.index.create_signal(partner, new).await {
+            Ok((signal, person)) => Ok(Response::new(signal_to_proto(&signal, Some(&person)))),
+            Err(e) => {
+                let status = status_of(e, RPC, partner);
+                tracing::info!(partner = %partner.oin, code = ?status.code(), "signal refused");
+                Err(status)
+            }
+        }
+    }
+
+    async fn list_signals(
+        &self,
+        request: Request<pb::ListSignalsRequest>,
+    ) -> Result<Response<pb::ListSignalsResponse>, Status> {
+        const RPC: &str = "ListSignals";
+        let partner = self.caller(&request, RPC)?;
+        let list = self
+            .index
+            .list_signals(partner)
+            .await
+            .map_err(|e| status_of(e, RPC, partner))?;
+        Ok(Response::new(pb::ListSignalsResponse {
+            signals: list
+                .iter()
+                .map(|(s, p)| signal_to_proto(s, p.as_ref()))
+                .collect(),
+        }))
+    }
+
+    async fn withdraw_signal(
+        &self,
+        request: Request<pb::WithdrawSignalRequest>,
+    ) -> Result<Response<pb::Signal>, Status> {
+        const RPC: &str = "WithdrawSignal";
+        let partner = self.caller(&request, RPC)?;
+        let id = request.into_inner().signal_id;
+        let signal = self
+            .index
+            .withdraw_signal(partner, id.trim())
+            .await
+            .map_err(|e| status_of(e, RPC, partner))?;
+        let youth = self.index.registry.lookup(&signal.bsn);
+        Ok(Response::new(signal_to_proto(&signal, youth.as_ref())))
+    }
+
+    async fn list_matches(
+        &self,
+        request: Request<pb::ListMatchesRequest>,
+    ) -> Result<Response<pb::ListMatchesResponse>, Status> {
+        const RPC: &str = "ListMatches";
+        let partner = self.caller(&request, RPC)?;
+        let views = self
+            .index
+            .list_matches(partner)
+            .await
+            .map_err(|e| status_of(e, RPC, partner))?;
+        Ok(Response::new(pb::ListMatchesResponse {
+            matches: views.iter().map(match_to_proto).collect(),
+        }))
+    }
+
+    async fn list_notifications(
+        &self,
+        request: Request<pb::ListNotificationsRequest>,
+    ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
+        const RPC: &str = "ListNotifications";
+        let partner = self.caller(&request, RPC)?;
+        let list = self
+            .index
+            .list_notifications(partner)
+            .await
+            .map_err(|e| status_of(e, RPC, partner))?;
+        Ok(Response::new(pb::ListNotificationsResponse {
+            notifications: list.iter().map(notification_to_proto).collect(),
+        }))
+    }
+
+    async fn status(
+        &self,
+        request: Request<pb::NodeStatusRequest>,
+    ) -> Result<Response<pb::NodeStatusResponse>, Status> {
+        const RPC: &str = "Status";
+        let partner = self.caller(&request, RPC)?;
+        let s = self
+            .index
+            .status()
+            .await
+            .map_err(|e| status_of(e, RPC, partner))?;
+        Ok(Response::new(pb::NodeStatusResponse {
+            region: self.index.region.to_string(),
+            active_signals: s.active_signals,
+            matches: s.matches,
+            outbox_pending: s.outbox_pending,
+            feed_applied_seq: s.feed_applied_seq,
+            hub_connected: self.hub_connected.load(Ordering::Relaxed),
+            clock_now: self
+                .index
+                .clock
+                .now()
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
+        }))
+    }
+}

@@ -1,0 +1,165 @@
+//! The feed follower: subscribes to this node's hub feed from the last applied position + 1 and
+//! applies each item exactly once.
+//!
+//! Architecture invariant: an item's effects and the new `feed_state.applied_seq` are written
+//! in ONE transaction; an item at or below the stored position is skipped, so a reconnect that
+//! replays items changes nothing. After the commit the position is acknowledged to the hub
+//! (best effort: the stored position, not the ack, is the truth). Any error or the end of the
+//! stream leads to a reconnect with exponential back-off (backon); `hub_connected` says whether
+//! a subscription is open.
+//!
+//! A garbled or unknown item is logged (ids and regions only) and counted in the
+//! `feed_skipped` counter, and the position still advances: one poisoned item must not wedge
+//! the feed for ever. What an item does is in [`crate::remote`].
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use vir_proto as pb;
+use vir_proto::hub_client::HubClient;
+
+use crate::forwarder::{backoff, MAX_BACKOFF};
+use crate::index::RegionalIndex;
+use crate::remote::{self, Applied};
+use crate::store::{feed, StoreError};
+
+/// How long an `Ack` may take; it is only informative for the hub.
+const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct FeedFollower {
+    pub index: RegionalIndex,
+    pub hub: HubClient<Channel>,
+    /// The federation root, to verify other nodes' chains before sealing to their keys.
+    pub ca: PathBuf,
+    pub hpke_private_key: [u8; 32],
+    pub connected: Arc<AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum FeedError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("hub: {} ({:?})", .0.message(), .0.code())]
+    Hub(#[from] tonic::Status),
+    #[error("the hub ended the feed stream")]
+    Ended,
+}
+
+impl FeedFollower {
+    /// Runs until `shutdown` is cancelled.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut delays = backoff();
+        loop {
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => Ok(()),
+                r = self.follow(&mut delays) => r,
+            };
+            self.connected.store(false, Ordering::Relaxed);
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let delay = delays.next().unwrap_or(MAX_BACKOFF);
+            if let Err(e) = result {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "hub feed interrupted; reconnecting");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// One subscription: from the stored position until an error or the end of the stream.
+    async fn follow(&mut self, delays: &mut backon::ExponentialBackoff) -> Result<(), FeedError> {
+        let from_seq = {
+            let mut conn = self
+                .index
+                .db
+                .pool
+                .acquire()
+                .await
+                .map_err(StoreError::from)?;
+            feed::applied_seq(&mut conn).await? + 1
+        };
+        let request = pb::SubscribeRequest {
+            region: self.index.region.to_string(),
+            from_seq,
+        };
+        let mut stream = self.hub.subscribe(request).await?.into_inner();
+        self.connected.store(true, Ordering::Relaxed);
+        *delays = backoff();
+        tracing::info!(from_seq, "following the hub feed");
+        while let Some(event) = stream.message().await? {
+            match event.event {
+                Some(pb::feed_event::Event::Item(item)) => {
+                    let seq = item.seq;
+                    if self.apply(item).await? {
+                        self.ack(seq).await;
+                    }
+                }
+                Some(pb::feed_event::Event::Heartbeat(_)) | None => {}
+            }
+        }
+        Err(FeedError::Ended)
+    }
+
+    /// Applies one item and stores its position in one transaction. False if it was applied
+    /// before (position at or past it).
+    pub async fn apply(&self, item: pb::FeedItem) -> Result<bool, StoreError> {
+        let index = &self.index;
+        let mut tx = index.db.write().await?;
+        let applied = feed::applied_seq(&mut tx.tx).await?;
+        if item.seq <= applied {
+            return Ok(false);
+        }
+        if item.seq != applied + 1 {
+            tracing::warn!(
+                seq = item.seq,
+                applied,
+                "hub feed skipped sequence numbers; applying what arrived"
+            );
+        }
+        let seq = item.seq;
+        let context = remote::Context {
+            region: &index.region,
+            clock: &index.clock,
+            ca: &self.ca,
+            hpke_private_key: &self.hpke_private_key,
+        };
+        let outcome = remote::apply_item(&mut tx.tx, &context, item).await?;
+        match &outcome {
+            Applied::Done { .. } => {}
+            Applied::Skipped(reason) => {
+                feed::count_skipped(&mut tx.tx).await?;
+                tracing::warn!(
+                    seq,
+                    reason,
+                    event = "feed_item_skipped",
+                    "hub feed item not applied"
+                );
+            }
+        }
+        feed::set_applied_seq(&mut tx.tx, seq).await?;
+        tx.commit().await?;
+        if let Applied::Done { outbox: true } = outcome {
+            index.outbox_written.notify_one();
+        }
+        Ok(true)
+    }
+
+    async fn ack(&mut self, seq: u64) {
+        let request = pb::AckRequest {
+            region: self.index.region.to_string(),
+            seq,
+        };
+        match tokio::time::timeout(ACK_TIMEOUT, self.hub.ack(request)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(status)) => tracing::debug!(seq, code = ?status.code(), "feed ack refused"),
+            Err(_) => tracing::debug!(seq, "feed ack timed out"),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Starting a node: storage, registry, the links to hub and pseudonymiser, the partner API over
+//! mutual TLS, and the forwarder, feed and expiry tasks, all stopped by one token.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use vir_proto::hub_client::HubClient;
+use vir_proto::node_server::NodeServer;
+use vir_pseudonymiser::client::KeyClient;
+use vir_shared::service::ServiceHandle;
+use vir_shared::SharedClock;
+
+use crate::api::NodeApi;
+use crate::config::{read_hpke_private_key, NodeConfig};
+use crate::feed::FeedFollower;
+use crate::forwarder::Forwarder;
+use crate::index::RegionalIndex;
+use crate::registry::{FileRegistry, PersonRegistry};
+
+/// Starts the node as configured, with the registry file of `config.registry`, and returns
+/// once it listens. `config.listen` may use port 0; the handle reports the real address.
+pub async fn spawn(config: NodeConfig, clock: SharedClock) -> anyhow::Result<ServiceHandle> {
+    let registry = FileRegistry::load(&config.registry.file)?;
+    spawn_with_registry(config, clock, Arc::new(registry)).await
+}
+
+/// [`spawn`] with a person registry given in code (another adapter, or a test's).
+pub async fn spawn_with_registry(
+    config: NodeConfig,
+    clock: SharedClock,
+    registry: Arc<dyn PersonRegistry>,
+) -> anyhow::Result<ServiceHandle> {
+    config.validate().context("node configuration")?;
+    let hpke_private_key = read_hpke_private_key(&config.hpke_private_key)?;
+    check_hpke_key_matches_certificate(&config, &hpke_private_key)?;
+
+    let db = crate::store::connect(&config.storage_url)
+        .await
+        .with_context(|| format!("opening the node's storage for region {}", config.region))?;
+    let tls = vir_shared::tls::server_config(&config.tls).context("node TLS")?;
+    let hub_channel =
+        vir_shared::tls::channel(&config.hub.url, &config.tls, &config.hub.server_name)
+            .context("channel to the hub")?;
+    let pseudonymiser_channel = vir_shared::tls::channel(
+        &config.pseudonymiser.url,
+        &config.tls,
+        &config.pseudonymiser.server_name,
+    )
+    .context("channel to the pseudonymiser")?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let local_addr = listener.local_addr().context("reading the bound address")?;
+
+    let index = RegionalIndex::new(db.clone(), clock.clone(), config.region.clone(), registry);
+    let hub_connected = Arc::new(AtomicBool::new(false));
+    let api = NodeApi::new(index.clone(), &config.partners, hub_connected.clone());
+    let forwarder = Forwarder {
+        db: db.clone(),
+        clock: clock.clone(),
+        region: config.region.clone(),
+        hub: HubClient::new(hub_channel.clone()),
+        keys: KeyClient::new(pseudonymiser_channel, config.region.clone()),
+        batch_size: config.forwarder.batch_size,
+        poll: Duration::from_millis(config.forwarder.poll_ms),
+        wake: index.outbox_written.clone(),
+    };
+    let feed = FeedFollower {
+        index: index.clone(),
+        hub: HubClient::new(hub_channel),
+        ca: config.tls.ca.clone(),
+        hpke_private_key,
+        connected: hub_connected,
+    };
+
+    let shutdown = CancellationToken::new();
+    let incoming = vir_shared::tls::incoming(listener, tls, shutdown.clone(), "node");
+    tracing::info!(
+        %local_addr,
+        region = %config.region,
+        partners = config.partners.len(),
+        municipalities = config.municipalities.len(),
+        "node listening"
+    );
+    let stop = shutdown.clone();
+    // One task runs everything, so `ServiceHandle::kill` stops all of it at once.
+    let task = tokio::spawn(async move {
+        let server = Server::builder()
+            .add_service(NodeServer::new(api))
+            .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
+        let (served, (), (), ()) = tokio::join!(
+            async {
+                let served = server.await;
+                // The server ended (asked to, or failed): stop the background tasks too.
+                stop.cancel();
+                served
+            },
+            forwarder.run(stop.clone()),
+            feed.run(stop.clone()),
+            crate::expiry::run(index, stop.clone()),
+        );
+        db.close().await;
+        served.context("node server")?;
+        tracing::info!("node stopped");
+        Ok(())
+    });
+    Ok(ServiceHandle::new(local_addr, shutdown, task))
+}
+
+/// Envelopes are sealed to the key in this node's certificate; a private key file that does
+/// not belong to it would make every envelope for this node unreadable.
+fn check_hpke_key_matches_certificate(
+    config: &NodeConfig,
+    private_key: &[u8; 32],
+) -> anyhow::Result<()> {
+    let certs = vir_shared::tls::load_certs(&config.tls.cert).context("node certificate")?;
+    let leaf = vir_shared::tls::parse_leaf(certs[0].as_ref()).context("node certificate")?;
+    let public = vir_shared::envelope::public_key_of(private_key)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.hpke_private_key.display()))?;
+    match leaf.hpke_public_key {
+        Some(certified) if certified == public => {}
+        Some(_) => anyhow::bail!(
+            "{} does not belong to the HPKE key in {}",
+            config.hpke_private_key.display(),
+            config.tls.cert.display()
+        ),
+        None => anyhow::bail!(
+            "{}: a node certificate must carry an HPKE key (extension {:?})",
+            config.tls.cert.display(),
+            vir_shared::tls::HPKE_KEY_OID
+        ),
+    }
+    if leaf.organisational_unit.as_deref() != Some(config.region.as_str()) {
+        anyhow::bail!(
+            "{}: the certificate's OU is {:?}, not the configured region {}",
+            config.tls.cert.display(),
+            leaf.organisational_unit,
+            config.region
+        );
+    }
+    Ok(())
+}

@@ -94,10 +94,7 @@ impl DevPki {
         host: &str,
     ) -> anyhow::Result<NodeCredentials> {
         let (hpke_private, hpke_public) = new_hpke_key_pair();
-        let mut content = Vec::with_capacity(34);
-        content.extend_from_slice(&[0x04, 0x20]);
-        content.extend_from_slice(&hpke_public);
-        let extension = CustomExtension::from_oid_content(HPKE_KEY_OID, content);
+        let extension = hpke_extension(&hpke_public);
 
         let organisation = node_organisation(region);
         let (not_before, not_after) = default_validity();
@@ -212,11 +209,7 @@ impl DevPki {
             .with_context(|| format!("signing certificate {name}"))?;
 
         files::create_dir(&dir)?;
-        let paths = TlsPaths {
-            cert: dir.join("cert.pem"),
-            key: dir.join("key.pem"),
-            ca: self.root_path(),
-        };
+        let paths = TlsPaths::new(dir.join("cert.pem"), dir.join("key.pem"), self.root_path());
         files::write_secret(&paths.key, key.serialize_pem().as_bytes())?;
         let chain = format!("{}{}", cert.pem(), self.intermediates_pem);
         files::write_public(&paths.cert, chain.as_bytes())?;
@@ -247,11 +240,20 @@ pub fn test_oin(n: u64) -> Oin {
         .expect("a test prefix and 12 digits form a 20-digit OIN")
 }
 
+/// The non-critical extension that certifies a node's HPKE public key: OID [`HPKE_KEY_OID`],
+/// extnValue the DER OCTET STRING of the 32 bytes.
+pub(crate) fn hpke_extension(public: &[u8; 32]) -> CustomExtension {
+    let mut content = Vec::with_capacity(34);
+    content.extend_from_slice(&[0x04, 0x20]);
+    content.extend_from_slice(public);
+    CustomExtension::from_oid_content(HPKE_KEY_OID, content)
+}
+
 /// A fresh X25519 key pair for HPKE (RFC 9180 DeriveKeyPair over 32 random bytes).
 ///
 /// hpke 0.13 takes a rand_core 0.9 RNG while this workspace uses rand 0.8, so the key is
 /// derived from fresh OS randomness rather than generated with `Kem::gen_keypair`.
-fn new_hpke_key_pair() -> ([u8; 32], [u8; 32]) {
+pub(crate) fn new_hpke_key_pair() -> ([u8; 32], [u8; 32]) {
     let mut ikm = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut ikm);
     let (private, public) = X25519HkdfSha256::derive_keypair(&ikm);

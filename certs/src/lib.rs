@@ -46,10 +46,14 @@
 //! --dir pki --name node-drenthe --region drenthe --oin 00000099000000000002 --host localhost`,
 //! and `vir-certs inspect pki/node-drenthe/cert.pem` to check the result.
 
+pub mod check;
+mod crl;
+pub mod csr;
 mod files;
 pub mod inspect;
 mod leaf;
 mod pki;
+pub mod region;
 pub mod registry;
 
 pub use leaf::{read_hpke_private_key, test_oin, NodeCredentials};

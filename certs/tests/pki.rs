@@ -221,7 +221,7 @@ fn issued_files_complete_a_mutual_tls_handshake() {
     for host in ["hub.vir.test", "localhost"] {
         let name = ServerName::try_from(host.to_owned()).unwrap();
         let mut client = ClientConnection::new(Arc::new(client_config.clone()), name).unwrap();
-        let mut server = ServerConnection::new(server_config.config.clone()).unwrap();
+        let mut server = ServerConnection::new(server_config.config()).unwrap();
         while client.is_handshaking() || server.is_handshaking() {
             let mut buf = Vec::new();
             client.write_tls(&mut buf).unwrap();

@@ -10,6 +10,7 @@
 
 pub mod configs;
 pub mod plan;
+mod replicas;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -39,6 +40,8 @@ pub struct Options {
     pub clock: Option<SharedClock>,
     /// Storage URL per service; `None` = SQLite files under `data_dir/db`.
     pub hub_storage_url: Option<String>,
+    /// Storage URL of a node, by region code; a region not listed uses SQLite under `data_dir/db`.
+    pub node_storage_urls: BTreeMap<String, String>,
 }
 
 impl Options {
@@ -49,6 +52,7 @@ impl Options {
             households: 1000,
             clock: None,
             hub_storage_url: None,
+            node_storage_urls: BTreeMap::new(),
         }
     }
 }
@@ -197,9 +201,15 @@ impl LocalFederation {
 
         for (i, r) in regions.iter().enumerate() {
             let creds = &node_creds[r.code];
-            let storage = vir_shared::db::sqlite_url(
-                &data.join("db").join(format!("node-{}.sqlite", r.code)),
-            );
+            let storage = options
+                .node_storage_urls
+                .get(r.code)
+                .cloned()
+                .unwrap_or_else(|| {
+                    vir_shared::db::sqlite_url(
+                        &data.join("db").join(format!("node-{}.sqlite", r.code)),
+                    )
+                });
             let toml = configs::node(&configs::NodeFiles {
                 region: r,
                 listen: loopback(options.base_port, 101 + i as u16),

@@ -14,7 +14,8 @@
 //! - [`state`]: the core without transport ([`HubState`]): submit, feed, ack, status.
 //! - [`store`]: SQLite/PostgreSQL storage; [`store::ingest`] applies operations and matches in
 //!   one transaction per `Submit`; [`store::feed`] keeps the contiguous per-node feeds.
-//! - [`notify`]: wakes feed subscribers after commit; [`subscribe`]: one feed subscription.
+//! - [`notify`]: wakes feed subscribers after commit; [`subscribe`]: one feed subscription;
+//!   [`replicas`]: several hub replicas on one PostgreSQL database wake each other's subscribers.
 //! - [`error`]: [`HubError`] and its mapping to gRPC status codes.
 
 pub mod config;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod identity;
 pub mod notify;
 pub mod ops;
+pub mod replicas;
 pub mod server;
 pub mod service;
 pub mod state;

@@ -1,6 +1,9 @@
-//! `vir-hub`: run the national hub, check its configuration, or migrate its storage.
+//! `vir-hub`: run the national hub, check its configuration, migrate its storage, or probe a
+//! running hub's health.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -19,13 +22,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the Hub gRPC service until interrupted (Ctrl-C or SIGTERM).
+    /// Serve the Hub gRPC service until SIGTERM or Ctrl-C; SIGHUP reloads certificates and CRLs.
     Run {
         #[arg(long, env = "VIR_HUB_CONFIG")]
         config: PathBuf,
         /// Log JSON lines instead of text.
         #[arg(long)]
         json_logs: bool,
+        /// Also serve the plaintext gRPC health service here (for orchestrator probes).
+        #[arg(long, env = "VIR_HEALTH_LISTEN")]
+        health_listen: Option<SocketAddr>,
     },
     /// Parse and validate the configuration and load its certificates, then exit.
     CheckConfig {
@@ -37,41 +43,47 @@ enum Command {
         #[arg(long, env = "VIR_HUB_CONFIG")]
         config: PathBuf,
     },
+    /// Ask a running hub's health listener whether it is serving (exit code 0 if so).
+    Probe {
+        #[arg(long, env = "VIR_HEALTH_LISTEN")]
+        addr: SocketAddr,
+    },
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     vir_shared::tls::install_crypto_provider();
-    match cli.command {
-        Command::Run { config, json_logs } => {
+    vir_shared::binary::exit("vir-hub", execute(cli.command).await)
+}
+
+async fn execute(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run {
+            config,
+            json_logs,
+            health_listen,
+        } => {
             vir_shared::telemetry::init(json_logs);
-            let config = HubConfig::load(&config)?;
+            let config = load(&config)?;
             let clock = config.clock.build(config.environment.is_production())?;
             let handle = vir_hub::spawn(config, clock).await?;
-            let stop = handle.shutdown_token();
-            tokio::spawn(async move {
-                wait_for_signal().await;
-                tracing::info!("stop requested");
-                stop.cancel();
-            });
-            handle.wait().await
+            vir_shared::binary::serve(handle, health_listen).await
         }
-        Command::CheckConfig { config } => {
-            let loaded = HubConfig::load(&config)?;
-            vir_shared::tls::server_config(&loaded.tls)
-                .with_context(|| format!("{}: tls", config.display()))?;
+        Command::CheckConfig { config: path } => {
+            let config = load(&path)?;
+            let certificate = vir_shared::binary::check_tls(&path, &config.tls)?;
             println!(
-                "{}: ok ({} nodes, {} operators)",
-                config.display(),
-                loaded.nodes.len(),
-                loaded.operators.len()
+                "{}: ok ({} nodes, {} operators; {certificate})",
+                path.display(),
+                config.nodes.len(),
+                config.operators.len(),
             );
             Ok(())
         }
         Command::Migrate { config } => {
             vir_shared::telemetry::init(false);
-            let config = HubConfig::load(&config)?;
+            let config = load(&config)?;
             let store = Store::connect(&config.storage_url)
                 .await
                 .context("migrating hub storage")?;
@@ -79,20 +91,16 @@ async fn main() -> anyhow::Result<()> {
             println!("hub storage is up to date");
             Ok(())
         }
+        Command::Probe { addr } => vir_shared::health::probe(addr).await,
     }
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
+/// Loads the configuration, and refuses a password in a production storage URL.
+fn load(path: &Path) -> anyhow::Result<HubConfig> {
+    let config = HubConfig::load(path)?;
+    if config.environment.is_production() {
+        vir_shared::binary::refuse_inline_password(&config.storage_url)
+            .map_err(|reason| anyhow::anyhow!("{}: `storage_url`: {reason}", path.display()))?;
     }
-    let _ = tokio::signal::ctrl_c().await;
+    Ok(config)
 }

@@ -1,4 +1,5 @@
-//! Starting the hub: storage, mutual TLS listener, gRPC server, graceful shutdown.
+//! Starting the hub: storage, mutual TLS listener, gRPC server with the health service, the
+//! link to other replicas on the same PostgreSQL database, graceful shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +38,7 @@ pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<Serv
     let local_addr = listener.local_addr()?;
 
     let shutdown = CancellationToken::new();
+    crate::replicas::follow(state.clone(), &config.storage_url, shutdown.clone());
     let incoming = vir_shared::tls::incoming(listener, tls, shutdown.clone(), "hub");
     let service = HubService::new(
         state.clone(),
@@ -47,6 +49,8 @@ pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<Serv
     let server = HubServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<HubServer<HubService>>().await;
     tracing::info!(
         %local_addr,
         nodes = config.nodes.len(),
@@ -60,6 +64,7 @@ pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<Serv
         let served = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE))
             .http2_keepalive_timeout(Some(KEEPALIVE))
+            .add_service(health_service)
             .add_service(server)
             .serve_with_incoming_shutdown(incoming, signal)
             .await;

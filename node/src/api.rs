@@ -97,6 +97,7 @@ fn signal_to_proto(signal: &Signal, youth: Option<&Person>) -> pb::Signal {
         created_at: rfc3339_ms(signal.created_ms),
         end_date: crate::store::format_date(signal.end_date),
         national: signal.national,
+        ..Default::default()
     }
 }
 
@@ -249,5 +250,133 @@ impl pb::node_server::Node for NodeApi {
                 .now()
                 .to_rfc3339_opts(SecondsFormat::Secs, true),
         }))
+    }
+
+    // The regions' rules: handled in `crate::rules_api`.
+
+    async fn renew_signal(
+        &self,
+        request: Request<pb::RenewSignalRequest>,
+    ) -> Result<Response<pb::Signal>, Status> {
+        crate::rules_api::renew_signal(self, request).await
+    }
+
+    async fn record_informing(
+        &self,
+        request: Request<pb::RecordInformingRequest>,
+    ) -> Result<Response<pb::Signal>, Status> {
+        crate::rules_api::record_informing(self, request).await
+    }
+
+    async fn list_archive(
+        &self,
+        request: Request<pb::ListArchiveRequest>,
+    ) -> Result<Response<pb::ListArchiveResponse>, Status> {
+        crate::rules_api::list_archive(self, request).await
+    }
+
+    async fn record_consultation(
+        &self,
+        request: Request<pb::RecordConsultationRequest>,
+    ) -> Result<Response<pb::MatchFollowUp>, Status> {
+        crate::rules_api::record_consultation(self, request).await
+    }
+
+    async fn set_regie(
+        &self,
+        request: Request<pb::SetRegieRequest>,
+    ) -> Result<Response<pb::MatchFollowUp>, Status> {
+        crate::rules_api::set_regie(self, request).await
+    }
+
+    async fn list_follow_ups(
+        &self,
+        request: Request<pb::ListFollowUpsRequest>,
+    ) -> Result<Response<pb::ListFollowUpsResponse>, Status> {
+        crate::rules_api::list_follow_ups(self, request).await
+    }
+
+    async fn list_notices(
+        &self,
+        request: Request<pb::ListNoticesRequest>,
+    ) -> Result<Response<pb::ListNoticesResponse>, Status> {
+        crate::rules_api::list_notices(self, request).await
+    }
+
+    async fn request_destruction(
+        &self,
+        request: Request<pb::RequestDestructionRequest>,
+    ) -> Result<Response<pb::RequestDestructionResponse>, Status> {
+        crate::rules_api::request_destruction(self, request).await
+    }
+
+    async fn admin_destroy_signal(
+        &self,
+        request: Request<pb::AdminDestroySignalRequest>,
+    ) -> Result<Response<pb::AdminDestroySignalResponse>, Status> {
+        crate::rules_api::admin_destroy_signal(self, request).await
+    }
+
+    async fn admin_correct_signal(
+        &self,
+        request: Request<pb::AdminCorrectSignalRequest>,
+    ) -> Result<Response<pb::Signal>, Status> {
+        crate::rules_api::admin_correct_signal(self, request).await
+    }
+
+    async fn admin_lodge_objection(
+        &self,
+        request: Request<pb::AdminLodgeObjectionRequest>,
+    ) -> Result<Response<pb::Objection>, Status> {
+        crate::rules_api::admin_lodge_objection(self, request).await
+    }
+
+    async fn admin_decide_objection(
+        &self,
+        request: Request<pb::AdminDecideObjectionRequest>,
+    ) -> Result<Response<pb::Objection>, Status> {
+        crate::rules_api::admin_decide_objection(self, request).await
+    }
+
+    async fn admin_list_objections(
+        &self,
+        request: Request<pb::AdminListObjectionsRequest>,
+    ) -> Result<Response<pb::AdminListObjectionsResponse>, Status> {
+        crate::rules_api::admin_list_objections(self, request).await
+    }
+
+    async fn admin_inzage(
+        &self,
+        request: Request<pb::AdminInzageRequest>,
+    ) -> Result<Response<pb::AdminInzageResponse>, Status> {
+        crate::rules_api::admin_inzage(self, request).await
+    }
+
+    async fn admin_deadlines(
+        &self,
+        request: Request<pb::AdminDeadlinesRequest>,
+    ) -> Result<Response<pb::AdminDeadlinesResponse>, Status> {
+        crate::rules_api::admin_deadlines(self, request).await
+    }
+
+    async fn admin_access_log(
+        &self,
+        request: Request<pb::AdminAccessLogRequest>,
+    ) -> Result<Response<pb::AdminAccessLogResponse>, Status> {
+        crate::rules_api::admin_access_log(self, request).await
+    }
+
+    async fn admin_verify_access_log(
+        &self,
+        request: Request<pb::AdminVerifyAccessLogRequest>,
+    ) -> Result<Response<pb::AdminVerifyAccessLogResponse>, Status> {
+        crate::rules_api::admin_verify_access_log(self, request).await
+    }
+
+    async fn admin_close_task(
+        &self,
+        request: Request<pb::AdminCloseTaskRequest>,
+    ) -> Result<Response<pb::Notice>, Status> {
+        crate::rules_api::admin_close_task(self, request).await
     }
 }

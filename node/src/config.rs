@@ -30,6 +30,9 @@
 //! organisation = "GGD Drenthe JGZ"
 //! category = "jgz"                      # social_work | jgz | school | police | youth_care | other
 //! national = true                       # admitted to the national index (004 §9)
+//! role = "partner"                      # or "administrator" (functioneel beheerder)
+//!
+//! [rules]          # optional: the region's rules, see `crate::rules`
 //!
 //! [forwarder]      # optional
 //! batch_size = 500
@@ -48,6 +51,8 @@ use serde::{Deserialize, Serialize};
 use vir_shared::clock::ClockConfig;
 use vir_shared::tls::TlsPaths;
 use vir_shared::{MunicipalityCode, Oin, RegionCode};
+
+use crate::rules::RulesConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +80,9 @@ pub struct NodeConfig {
     pub forwarder: ForwarderConfig,
     #[serde(default)]
     pub clock: ClockConfig,
+    /// The region's rules (lifetime, regie, deadlines, informing, rights); see [`crate::rules`].
+    #[serde(default)]
+    pub rules: RulesConfig,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -112,6 +120,22 @@ pub struct Partner {
     /// Admitted to the national index: only then are its signals forwarded (004 §9).
     #[serde(default)]
     pub national: bool,
+    /// `administrator`: the regional administrator (functioneel beheerder), who may call the
+    /// `Admin*` RPCs and does not signal.
+    #[serde(default)]
+    pub role: Role,
+}
+
+/// What a partner may do at this node.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A convenant partner whose professionals signal.
+    #[default]
+    Partner,
+    /// The regional administrator (functioneel beheerder, convenantbeheerder): destroys signals,
+    /// handles objections and inzage, watches deadlines and the access log.
+    Administrator,
 }
 
 /// The category of a partner organisation (domain.md glossary "convenantpartij").
@@ -324,6 +348,7 @@ impl NodeConfig {
         if let Err(e) = self.clock.build(self.is_production()) {
             return Err(invalid("clock", e.to_string()));
         }
+        self.rules.validate(&self.partners, &self.municipalities)?;
         Ok(())
     }
 }

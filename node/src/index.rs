@@ -17,11 +17,12 @@ use crate::config::Partner;
 use crate::matching;
 use crate::party::Party;
 use crate::registry::PersonRegistry;
+use crate::rules::{Rules, SignalOptions};
 use crate::signal::{InvalidField, NewSignal, Signal, SignalStatus};
 use crate::store::matches;
 use crate::store::notifications::{self, Notification};
 use crate::store::outbox::{self, OutboxOp};
-use crate::store::{feed, signals, StoreError};
+use crate::store::{details, feed, signals, StoreError};
 
 /// Youths only: a signal is refused from the 23rd birthday (domain.md "jeugdige";
 /// 003 art. 16.5: destroyed in any case at 23).
@@ -101,6 +102,12 @@ pub struct RegionalIndex {
     pub registry: Arc<dyn PersonRegistry>,
     /// Woken after a commit that appended to the outbox.
     pub outbox_written: Arc<Notify>,
+    /// The region's rules (lifetime, regie, deadlines, informing, rights).
+    pub rules: Arc<Rules>,
+    /// Woken after a commit that queued a youth for its follow-up ([`crate::followup`]).
+    pub followup_wanted: Arc<Notify>,
+    /// The key of the access log's subject pseudonyms, read once ([`crate::accesslog`]).
+    pub(crate) subject_key: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl RegionalIndex {
@@ -113,10 +120,19 @@ impl RegionalIndex {
         RegionalIndex {
             db,
             clock,
+            rules: Arc::new(Rules::defaults(region.clone())),
             region,
             registry,
             outbox_written: Arc::new(Notify::new()),
+            followup_wanted: Arc::new(Notify::new()),
+            subject_key: Arc::new(tokio::sync::OnceCell::new()),
         }
+    }
+
+    /// The same index applying `rules` instead of the defaults.
+    pub fn with_rules(mut self, rules: Rules) -> Self {
+        self.rules = Arc::new(rules);
+        self
     }
 
     fn now_ms(&self) -> i64 {
@@ -130,8 +146,20 @@ impl RegionalIndex {
         partner: &Partner,
         new: NewSignal,
     ) -> Result<(Signal, Person), IndexError> {
+        self.create_signal_with(partner, new, SignalOptions::default())
+            .await
+    }
+
+    /// [`Self::create_signal`] with what the region's rules add (urgency, chain registration).
+    pub async fn create_signal_with(
+        &self,
+        partner: &Partner,
+        new: NewSignal,
+        options: SignalOptions,
+    ) -> Result<(Signal, Person), IndexError> {
         let today = self.clock.today();
-        let end_date = new.end_date_on(today)?;
+        let lifetime = &self.rules.config.lifetime;
+        let end_date = new.end_date_within(today, lifetime.active_months)?;
         let person = self
             .registry
             .lookup(&new.bsn)
@@ -140,7 +168,7 @@ impl RegionalIndex {
         if person.death_date.is_some() {
             return Err(IndexError::Deceased);
         }
-        if person.age_on(today) >= MAX_AGE_EXCLUSIVE {
+        if person.age_on(today) >= lifetime.destroy_at_age.min(MAX_AGE_EXCLUSIVE) {
             return Err(IndexError::TooOld);
         }
 
@@ -174,6 +202,10 @@ impl RegionalIndex {
             return Err(IndexError::AlreadyActive);
         }
         signals::insert(conn, &signal).await?;
+        // The rules' part: urgency and chain registration, and the youth's follow-up (regie,
+        // consultation deadlines, prompts) once committed.
+        details::insert(conn, &signal.id, options.urgency, options.chain_registration).await?;
+        details::enqueue(conn, &signal.bsn, now_ms).await?;
         let outcome = matching::match_new_signal(conn, &signal, &self.region, now_ms).await?;
         // Only organisations admitted to the national index are forwarded (004 §9).
         if signal.national {
@@ -187,6 +219,7 @@ impl RegionalIndex {
         if wrote_outbox {
             self.outbox_written.notify_one();
         }
+        self.followup_wanted.notify_one();
         tracing::info!(
             signal_id = %signal.id,
             partner = %partner.oin,
@@ -226,12 +259,13 @@ impl RegionalIndex {
         if wrote_outbox {
             self.outbox_written.notify_one();
         }
+        self.followup_wanted.notify_one();
         tracing::info!(%signal_id, partner = %partner.oin, "signal withdrawn");
         Ok(stored)
     }
 
     /// Ends an active signal in the caller's transaction; true if an outbox op was appended.
-    async fn end_signal(
+    pub(crate) async fn end_signal(
         &self,
         conn: &mut AnyConnection,
         signal: &Signal,
@@ -242,6 +276,8 @@ impl RegionalIndex {
         if !signals::deactivate(conn, &signal.id, status, now_ms).await? {
             return Ok(false);
         }
+        // The other parties are told, and the youth's follow-up (regie) looked at again.
+        crate::followup::signal_leaving(conn, signal, &self.region, now_ms).await?;
         matching::signal_ended(conn, &signal.id, now_ms).await?;
         // Removal from the regional index removes it from the national one too (003 art. 16.2).
         if signal.national {

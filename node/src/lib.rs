@@ -21,12 +21,17 @@
 pub mod api;
 pub mod config;
 pub mod expiry;
+pub mod deadlines;
 pub mod feed;
+pub mod followup;
 pub mod forwarder;
 pub mod index;
 pub mod matching;
 pub mod party;
+pub mod regie;
 pub mod registry;
+pub mod rules;
+pub mod rules_api;
 pub mod remote;
 pub mod server;
 pub mod signal;

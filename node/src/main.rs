@@ -1,6 +1,9 @@
-//! `vir-node`: run a regional index node, or check its configuration.
+//! `vir-node`: run a regional index node, check its configuration, migrate its storage, or
+//! probe a running node's health.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -17,40 +20,67 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the partner API and follow the hub until interrupted (Ctrl-C or SIGTERM).
+    /// Serve the partner API and follow the hub until SIGTERM or Ctrl-C; SIGHUP reloads
+    /// certificates and CRLs.
     Run {
         /// The TOML configuration file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", env = "VIR_NODE_CONFIG")]
         config: PathBuf,
         /// Log JSON lines instead of text.
         #[arg(long)]
         json_logs: bool,
+        /// Also serve the plaintext gRPC health service here (for orchestrator probes).
+        #[arg(long, env = "VIR_HEALTH_LISTEN")]
+        health_listen: Option<SocketAddr>,
     },
     /// Parse and validate a configuration, and check the files it names.
     CheckConfig {
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", env = "VIR_NODE_CONFIG")]
         config: PathBuf,
+    },
+    /// Create or upgrade the storage schema, then exit (`run` does this too).
+    Migrate {
+        #[arg(long, value_name = "FILE", env = "VIR_NODE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Ask a running node's health listener whether it is serving (exit code 0 if so).
+    Probe {
+        #[arg(long, env = "VIR_HEALTH_LISTEN")]
+        addr: SocketAddr,
     },
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     vir_shared::tls::install_crypto_provider();
     let cli = Cli::parse();
-    match cli.command {
-        Command::Run { config, json_logs } => {
+    vir_shared::binary::exit("vir-node", execute(cli.command).await)
+}
+
+async fn execute(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run {
+            config,
+            json_logs,
+            health_listen,
+        } => {
             vir_shared::telemetry::init(json_logs);
-            run(config).await
+            let config = load(&config)?;
+            let clock = config.clock.build(config.is_production())?;
+            let handle = vir_node::spawn(config, clock).await?;
+            vir_shared::binary::serve(handle, health_listen).await
         }
-        Command::CheckConfig { config } => {
+        Command::CheckConfig { config: path } => {
             vir_shared::telemetry::init(false);
-            let cfg = NodeConfig::load(&config)?;
-            vir_shared::tls::server_config(&cfg.tls).context("TLS files")?;
-            read_hpke_private_key(&cfg.hpke_private_key)?;
-            let registry = FileRegistry::load(&cfg.registry.file)?;
+            let cfg = load(&path)?;
+            let certificate = vir_shared::binary::check_tls(&path, &cfg.tls)?;
+            read_hpke_private_key(&cfg.hpke_private_key)
+                .with_context(|| format!("{}: `hpke_private_key`", path.display()))?;
+            let registry = FileRegistry::load(&cfg.registry.file)
+                .with_context(|| format!("{}: `registry.file`", path.display()))?;
             println!(
-                "{}: ok (region {}, {} partners, {} municipalities, {} people in the registry)",
-                config.display(),
+                "{}: ok (region {}, {} partners, {} municipalities, {} people in the registry; {certificate})",
+                path.display(),
                 cfg.region,
                 cfg.partners.len(),
                 cfg.municipalities.len(),
@@ -58,40 +88,26 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-    }
-}
-
-async fn run(path: PathBuf) -> anyhow::Result<()> {
-    let config = NodeConfig::load(&path)?;
-    let clock = config.clock.build(config.is_production())?;
-    let handle = vir_node::spawn(config, clock).await?;
-    let token = handle.shutdown_token();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutdown requested");
-        token.cancel();
-    });
-    handle.wait().await
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        Command::Migrate { config } => {
+            vir_shared::telemetry::init(false);
+            let config = load(&config)?;
+            let db = vir_node::store::connect(&config.storage_url)
+                .await
+                .context("migrating the node's storage")?;
+            db.close().await;
+            println!("node storage of region {} is up to date", config.region);
+            Ok(())
         }
+        Command::Probe { addr } => vir_shared::health::probe(addr).await,
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Loads the configuration, and refuses a password in a production storage URL.
+fn load(path: &Path) -> anyhow::Result<NodeConfig> {
+    let config = NodeConfig::load(path)?;
+    if config.is_production() {
+        vir_shared::binary::refuse_inline_password(&config.storage_url)
+            .map_err(|reason| anyhow::anyhow!("{}: `storage_url`: {reason}", path.display()))?;
     }
+    Ok(config)
 }

@@ -89,8 +89,11 @@ pub async fn spawn_with_registry(
     );
     let stop = shutdown.clone();
     // One task runs everything, so `ServiceHandle::kill` stops all of it at once.
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<NodeServer<NodeApi>>().await;
     let task = tokio::spawn(async move {
         let server = Server::builder()
+            .add_service(health_service)
             .add_service(NodeServer::new(api))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
         let (served, (), (), ()) = tokio::join!(

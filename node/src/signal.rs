@@ -146,16 +146,39 @@ impl NewSignal {
     /// The planned end date: after today and at most 2 years from today; 2 years if none was
     /// given (003 art. 1, 16.1: active at most 2 years, the signaller may set an earlier end).
     pub fn end_date_on(&self, today: NaiveDate) -> Result<NaiveDate, InvalidField> {
-        let latest = latest_end_date(today);
-        match self.end_date {
-            None => Ok(latest),
-            Some(date) if date <= today => Err(invalid("end_date", "must be after today")),
-            Some(date) if date > latest => Err(invalid(
-                "end_date",
-                format!("at most 2 years from today ({latest})"),
-            )),
-            Some(date) => Ok(date),
-        }
+        self.end_date_within(today, MAX_ACTIVE_MONTHS)
+    }
+
+    /// [`Self::end_date_on`] for a region whose signals live `months` (at most 24).
+    pub fn end_date_within(&self, today: NaiveDate, months: u32) -> Result<NaiveDate, InvalidField> {
+        check_end_date(self.end_date, today, months)
+    }
+}
+
+/// An end date asked for on `today` (none: the longest), for a lifetime of `months`; also
+/// used by a renewal (003 art. 16.1).
+pub fn check_end_date(
+    asked: Option<NaiveDate>,
+    today: NaiveDate,
+    months: u32,
+) -> Result<NaiveDate, InvalidField> {
+    let months = months.min(MAX_ACTIVE_MONTHS);
+    let latest = today
+        .checked_add_months(Months::new(months))
+        .unwrap_or(NaiveDate::MAX);
+    let term = if months == MAX_ACTIVE_MONTHS {
+        "2 years".to_owned()
+    } else {
+        format!("{months} months")
+    };
+    match asked {
+        None => Ok(latest),
+        Some(date) if date <= today => Err(invalid("end_date", "must be after today")),
+        Some(date) if date > latest => Err(invalid(
+            "end_date",
+            format!("at most {term} from today ({latest})"),
+        )),
+        Some(date) => Ok(date),
     }
 }
 
@@ -253,6 +276,7 @@ mod tests {
                 email: String::new(),
             }),
             end_date: end_date.into(),
+            ..Default::default()
         }
     }
 

@@ -396,12 +396,14 @@ async fn world() -> World {
                 organisation,
                 category: Category::Jgz,
                 national: true,
+                role: Default::default(),
             }],
             forwarder: ForwarderConfig {
                 batch_size: 2,
                 poll_ms: 50,
             },
             clock: ClockConfig::default(),
+            rules: Default::default(),
         };
         nodes.insert(REGIONS[i], (config, client));
     }
@@ -472,6 +474,7 @@ fn create(bsn: &Bsn, name: &str) -> pb::CreateSignalRequest {
             email: "nurse@example.nl".into(),
         }),
         end_date: String::new(),
+        ..Default::default()
     }
 }
 

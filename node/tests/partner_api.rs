@@ -137,6 +137,7 @@ async fn start() -> Federation {
             organisation,
             category,
             national: n <= 3,
+            role: Default::default(),
         });
     }
     let stranger = pki
@@ -166,6 +167,7 @@ async fn start() -> Federation {
         partners,
         forwarder: ForwarderConfig::default(),
         clock: ClockConfig::default(),
+        rules: Default::default(),
     };
     let clock = ManualClock::new(
         Utc.with_ymd_and_hms(TODAY.0, TODAY.1, TODAY.2, 9, 0, 0)
@@ -201,6 +203,7 @@ fn create(bsn: &Bsn, name: &str, end_date: &str) -> pb::CreateSignalRequest {
             email: format!("{}@example.nl", name.to_lowercase().replace(' ', ".")),
         }),
         end_date: end_date.into(),
+        ..Default::default()
     }
 }
 

@@ -1,5 +1,7 @@
-//! `vir-pseudonymiser`: run the OPRF service, create its seed, or check a configuration.
+//! `vir-pseudonymiser`: run the OPRF service, create its seed, check a configuration, or probe
+//! a running service's health.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,24 +20,33 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the Pseudonymiser gRPC service until interrupted (Ctrl-C or SIGTERM).
+    /// Serve the Pseudonymiser gRPC service until SIGTERM or Ctrl-C; SIGHUP reloads
+    /// certificates and CRLs.
     Run {
         /// The TOML configuration file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", env = "VIR_PSEUDONYMISER_CONFIG")]
         config: PathBuf,
         /// Log JSON lines instead of text.
         #[arg(long)]
         json_logs: bool,
+        /// Also serve the plaintext gRPC health service here (for orchestrator probes).
+        #[arg(long, env = "VIR_HEALTH_LISTEN")]
+        health_listen: Option<SocketAddr>,
     },
     /// Write a new random 32-byte seed (hex, mode 0600). Refuses to overwrite a file.
     InitSeed {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Parse and validate a configuration, and check that its seed file is readable.
+    /// Parse and validate a configuration, and check that its seed and TLS files are usable.
     CheckConfig {
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", env = "VIR_PSEUDONYMISER_CONFIG")]
         config: PathBuf,
+    },
+    /// Ask a running pseudonymiser's health listener whether it is serving (exit code 0 if so).
+    Probe {
+        #[arg(long, env = "VIR_HEALTH_LISTEN")]
+        addr: SocketAddr,
     },
 }
 
@@ -43,21 +54,21 @@ enum Command {
 async fn main() -> ExitCode {
     vir_shared::tls::install_crypto_provider();
     let cli = Cli::parse();
-    match execute(cli.command).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // `{:#}` prints the whole chain on one line: file, key and reason.
-            eprintln!("vir-pseudonymiser: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    vir_shared::binary::exit("vir-pseudonymiser", execute(cli.command).await)
 }
 
 async fn execute(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run { config, json_logs } => {
+        Command::Run {
+            config,
+            json_logs,
+            health_listen,
+        } => {
             vir_shared::telemetry::init(json_logs);
-            run(config).await
+            let config = Config::load(&config)?;
+            let clock = config.clock.build(config.is_production())?;
+            let handle = vir_pseudonymiser::spawn(config, clock).await?;
+            vir_shared::binary::serve(handle, health_listen).await
         }
         Command::InitSeed { out } => {
             vir_shared::telemetry::init(false);
@@ -65,54 +76,21 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             println!("wrote a new seed to {} (mode 0600)", out.display());
             Ok(())
         }
-        Command::CheckConfig { config } => {
+        Command::CheckConfig { config: path } => {
             vir_shared::telemetry::init(false);
-            let cfg = Config::load(&config)?;
-            Seed::load(&cfg.seed_file)?;
-            vir_shared::tls::server_config(&cfg.tls).context("TLS files")?;
+            let cfg = Config::load(&path)?;
+            Seed::load(&cfg.seed_file)
+                .with_context(|| format!("{}: `seed_file`", path.display()))?;
+            let certificate = vir_shared::binary::check_tls(&path, &cfg.tls)?;
             println!(
-                "{}: ok ({} nodes, key versions {:?}, current {})",
-                config.display(),
+                "{}: ok ({} nodes, key versions {:?}, current {}; {certificate})",
+                path.display(),
                 cfg.nodes.len(),
                 cfg.served_versions(),
                 cfg.current_version
             );
             Ok(())
         }
-    }
-}
-
-async fn run(path: PathBuf) -> anyhow::Result<()> {
-    let config = Config::load(&path)?;
-    let clock = config.clock.build(config.is_production())?;
-    let handle = vir_pseudonymiser::spawn(config, clock).await?;
-    let token = handle.shutdown_token();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutdown requested");
-        token.cancel();
-    });
-    handle.wait().await
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        Command::Probe { addr } => vir_shared::health::probe(addr).await,
     }
 }

@@ -84,8 +84,14 @@ pub async fn spawn_with_metrics(config: Config, clock: SharedClock) -> anyhow::R
         burst = config.rate_limit.burst,
         "pseudonymiser listening"
     );
+    // Health answers without the node authenticator: probes carry no node certificate.
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<PseudonymiserServer<PseudonymiserService>>()
+        .await;
     let task = tokio::spawn(async move {
         Server::builder()
+            .add_service(health_service)
             .add_service(grpc)
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
             .await

@@ -87,6 +87,25 @@ pub fn backend_of(url: &str) -> Result<Backend, DbError> {
     }
 }
 
+/// Whether a PostgreSQL URL carries a password (`user:password@` or `?password=`).
+pub fn has_inline_password(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    else {
+        return false;
+    };
+    let (authority, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, q),
+        None => (rest, ""),
+    };
+    let authority = authority.split('/').next().unwrap_or("");
+    let in_userinfo = authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    in_userinfo || query.split('&').any(|kv| kv.starts_with("password="))
+}
+
 impl Db {
     /// Connects and runs the backend's migrations. `sqlite` and `postgres` are the migrators
     /// embedded by the calling crate with `sqlx::migrate!`.

@@ -11,12 +11,16 @@
 //! - [`db`]: connecting to SQLite or PostgreSQL through sqlx and running migrations.
 //! - [`localfed`]: the address book of the local development federation (for `virctl`).
 //! - [`service`]: a handle to a running server task (address, shutdown).
-//! - [`telemetry`]: tracing set-up for binaries.
+//! - [`health`]: the plaintext gRPC health listener for orchestrators, and its probe.
+//! - [`telemetry`]: tracing set-up for binaries; [`binary`]: signals, health listener and the
+//!   one-line error exit the service binaries share.
 
+pub mod binary;
 pub mod bsn;
 pub mod clock;
 pub mod db;
 pub mod envelope;
+pub mod health;
 pub mod ids;
 pub mod keys;
 pub mod localfed;

@@ -100,6 +100,7 @@ pub fn signal_request(bsn: &str, name: &str) -> pb::CreateSignalRequest {
             email: format!("{}@example.nl", name.to_lowercase().replace(' ', ".")),
         }),
         end_date: String::new(),
+        ..Default::default()
     }
 }
 

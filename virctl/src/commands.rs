@@ -143,6 +143,7 @@ async fn signal(target: &TargetArgs, cmd: SignalCommand, json: bool) -> anyhow::
                     email: c.email,
                 }),
                 end_date: c.end_date.unwrap_or_default(),
+                ..Default::default()
             };
             let s = node.create_signal(req).await.map_err(status)?.into_inner();
             if json {

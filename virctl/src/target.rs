@@ -13,11 +13,7 @@ pub fn node_channel(args: &TargetArgs) -> anyhow::Result<Channel> {
         let (Some(cert), Some(key), Some(ca)) = (&args.cert, &args.key, &args.ca) else {
             bail!("--node needs --cert, --key and --ca");
         };
-        let paths = TlsPaths {
-            cert: cert.clone(),
-            key: key.clone(),
-            ca: ca.clone(),
-        };
+        let paths = TlsPaths::new(cert, key, ca);
         return Ok(tls::channel(url, &paths, &args.server_name)?);
     }
     let fed = FederationFile::load(&args.data)?;
@@ -34,11 +30,7 @@ pub fn node_channel(args: &TargetArgs) -> anyhow::Result<Channel> {
 pub fn hub_channel(args: &TargetArgs) -> anyhow::Result<Channel> {
     let fed = FederationFile::load(&args.data)?;
     let paths = match (&args.cert, &args.key, &args.ca) {
-        (Some(cert), Some(key), Some(ca)) => TlsPaths {
-            cert: cert.clone(),
-            key: key.clone(),
-            ca: ca.clone(),
-        },
+        (Some(cert), Some(key), Some(ca)) => TlsPaths::new(cert, key, ca),
         _ => fed.operator.clone(),
     };
     Ok(tls::channel(&fed.hub.url, &paths, &fed.hub.server_name)?)

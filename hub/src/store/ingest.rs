@@ -1,7 +1,9 @@
 //! Applying a node's operations: upserts and matching, removals, envelope relays. One
 //! transaction per `Submit`; any error rolls the whole request back.
 //!
-//! Matching rules of the hub (the matching itself is in [`super::matching`]):
+//! Upserts are applied in bulk runs (`upsert.rs`), matches made and ended in `matching.rs`.
+//!
+//! Matching rules of the hub:
 //! - Signals match when their person keys are equal (same value and key version) and they
 //!   belong to different regions. Same-region matches are the node's own business.
 //! - A pair has at most one active match. A new match is told to both nodes (`MatchCreated`,
@@ -11,14 +13,16 @@
 //!   person now (a corrected BSN): its matches end and both sides are told. A different key
 //!   version is a key rotation of the same person: matches stay.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::{AnyConnection, Row};
 use vir_proto as pb;
 use vir_shared::RegionCode;
 
 use super::feed::append_all;
+use super::matching::NewMatch;
 use super::nodes::decode_chain;
+use super::upsert::MAX_RUN;
 use super::{conn, to_i64, to_u64, Store};
 use crate::error::{HubError, StoreError};
 use crate::ops::{Op, Operation, Relay, SignalRef, Upsert};
@@ -65,26 +69,21 @@ impl Store {
             now_ms,
             chains: HashMap::new(),
             pending: BTreeMap::new(),
+            new_matches: Vec::new(),
             outcome: SubmitOutcome {
                 last_applied_op_id: before,
                 ..SubmitOutcome::default()
             },
         };
-        for operation in ops {
-            if operation.op_id <= ingest.outcome.last_applied_op_id {
-                ingest
-                    .outcome
-                    .results
-                    .push((operation.op_id, OpOutcome::Duplicate));
-                continue;
-            }
-            ingest.apply(operation).await?;
-            ingest.outcome.last_applied_op_id = operation.op_id;
+        // Op ids increase strictly, so the duplicates are a prefix.
+        let first_new = ops.partition_point(|o| o.op_id <= before);
+        for operation in &ops[..first_new] {
             ingest
                 .outcome
                 .results
-                .push((operation.op_id, OpOutcome::Applied));
+                .push((operation.op_id, OpOutcome::Duplicate));
         }
+        ingest.apply_all(&ops[first_new..]).await?;
         let outcome = ingest.finish().await?;
         if outcome.last_applied_op_id != before {
             sqlx::query("UPDATE nodes SET last_op_id = $2 WHERE region = $1")
@@ -98,6 +97,20 @@ impl Store {
     }
 }
 
+/// The upserts at the start of `ops` that can be applied together: consecutive, with distinct
+/// signal refs, at most [`MAX_RUN`] of them.
+fn upsert_run(ops: &[Operation]) -> Vec<&Upsert> {
+    let mut refs = HashSet::new();
+    let mut run = Vec::new();
+    for operation in ops.iter().take(MAX_RUN) {
+        match &operation.op {
+            Op::Upsert(u) if refs.insert(u.signal_ref.as_str()) => run.push(u),
+            _ => break,
+        }
+    }
+    run
+}
+
 /// The state of one `Submit` transaction.
 pub(super) struct Ingest<'a> {
     pub(super) conn: &'a mut AnyConnection,
@@ -108,79 +121,39 @@ pub(super) struct Ingest<'a> {
     chains: HashMap<RegionCode, Vec<Vec<u8>>>,
     /// Feed items of this transaction per region, in order; written by [`Ingest::finish`].
     pending: BTreeMap<RegionCode, Vec<pb::feed_item::Body>>,
+    /// Matches created in this transaction, not yet written (see [`Ingest::flush_matches`]).
+    pub(super) new_matches: Vec<NewMatch>,
     pub(super) outcome: SubmitOutcome,
 }
 
 impl Ingest<'_> {
-    async fn apply(&mut self, operation: &Operation) -> Result<(), HubError> {
-        match &operation.op {
-            Op::Upsert(upsert) => self.upsert(upsert).await?,
-            Op::Remove { signal_ref } => self.remove(signal_ref).await?,
-            Op::Relay(relay) => self.relay(operation.op_id, relay).await?,
+    /// Applies new operations in order: runs of upserts in bulk, the others one by one.
+    async fn apply_all(&mut self, ops: &[Operation]) -> Result<(), HubError> {
+        let mut rest = ops;
+        while let Some(first) = rest.first() {
+            let taken = match &first.op {
+                Op::Upsert(_) => {
+                    let run = upsert_run(rest);
+                    self.upsert_run(&run).await?;
+                    run.len()
+                }
+                Op::Remove { signal_ref } => {
+                    self.remove(signal_ref).await?;
+                    1
+                }
+                Op::Relay(relay) => {
+                    self.relay(first.op_id, relay).await?;
+                    1
+                }
+            };
+            for operation in &rest[..taken] {
+                self.outcome.last_applied_op_id = operation.op_id;
+                self.outcome
+                    .results
+                    .push((operation.op_id, OpOutcome::Applied));
+            }
+            rest = &rest[taken..];
         }
-        Ok(())
-    }
-
-    async fn upsert(&mut self, u: &Upsert) -> Result<(), StoreError> {
-        let region = self.region.as_str();
-        let key = &u.person_key;
-        // The common case, a new signal, costs one statement.
-        let inserted = sqlx::query(
-            "INSERT INTO signals (region, signal_ref, person_key, key_version, \
-             municipality, active, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, 1, $6, $6) \
-             ON CONFLICT (region, signal_ref) DO NOTHING",
-        )
-        .bind(region)
-        .bind(u.signal_ref.as_str())
-        .bind(key.value.to_vec())
-        .bind(i64::from(key.version))
-        .bind(u.municipality.as_str())
-        .bind(self.now_ms)
-        .execute(&mut *self.conn)
-        .await?
-        .rows_affected()
-            > 0;
-        if !inserted {
-            self.update_signal(u).await?;
-        }
-        // Signals are never deleted, so a signal ref new to this region has no matches yet.
-        self.match_key(&u.signal_ref, key, !inserted).await
-    }
-
-    /// Re-activates or updates a known signal.
-    async fn update_signal(&mut self, u: &Upsert) -> Result<(), StoreError> {
-        let region = self.region.as_str();
-        let key = &u.person_key;
-        let row = sqlx::query(
-            "SELECT person_key, key_version, active FROM signals \
-             WHERE region = $1 AND signal_ref = $2",
-        )
-        .bind(region)
-        .bind(u.signal_ref.as_str())
-        .fetch_one(&mut *self.conn)
-        .await?;
-        let old_key: Vec<u8> = row.try_get(0)?;
-        let old_version: i64 = row.try_get(1)?;
-        let was_active: i64 = row.try_get(2)?;
-        let other_person =
-            old_version == i64::from(key.version) && old_key.as_slice() != key.value.as_slice();
-        if was_active == 1 && other_person {
-            self.end_matches(&u.signal_ref, true).await?;
-        }
-        sqlx::query(
-            "UPDATE signals SET person_key = $3, key_version = $4, municipality = $5, \
-             active = 1, updated_ms = $6, removed_ms = NULL \
-             WHERE region = $1 AND signal_ref = $2",
-        )
-        .bind(region)
-        .bind(u.signal_ref.as_str())
-        .bind(key.value.to_vec())
-        .bind(i64::from(key.version))
-        .bind(u.municipality.as_str())
-        .bind(self.now_ms)
-        .execute(&mut *self.conn)
-        .await?;
         Ok(())
     }
 
@@ -214,6 +187,7 @@ impl Ingest<'_> {
                 "operation {op_id}: relay.to_region: cannot relay to the sender's own region"
             )));
         }
+        self.flush_matches().await?;
         let row =
             sqlx::query("SELECT region_a, ref_a, region_b, ref_b FROM matches WHERE match_id = $1")
                 .bind(r.match_id.as_str())
@@ -261,6 +235,7 @@ impl Ingest<'_> {
     /// Writes the feed items of this transaction, region by region (in a fixed order), and
     /// returns the outcome with the new feed heads.
     async fn finish(mut self) -> Result<SubmitOutcome, StoreError> {
+        self.flush_matches().await?;
         for (region, bodies) in std::mem::take(&mut self.pending) {
             let head = append_all(self.conn, &region, bodies, self.now_ms).await?;
             self.outcome.feed_heads.insert(region, head);

@@ -14,6 +14,17 @@ use super::ingest::Ingest;
 use crate::error::StoreError;
 use crate::ops::SignalRef;
 
+/// Matches rows per INSERT (4 parameters each, plus 3 shared).
+const INSERT_CHUNK: usize = 250;
+
+/// A match created in this transaction and not yet written: the submitting region is side a.
+pub(super) struct NewMatch {
+    match_id: String,
+    own_ref: String,
+    other_region: String,
+    other_ref: String,
+}
+
 /// An active match as seen from one of its signals.
 struct MatchSide {
     match_id: String,
@@ -22,6 +33,41 @@ struct MatchSide {
 }
 
 impl Ingest<'_> {
+    /// Writes the matches created since the last flush, with multi-row INSERTs. Called before
+    /// anything reads `matches`, and at the end of the transaction.
+    pub(super) async fn flush_matches(&mut self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.new_matches);
+        for chunk in pending.chunks(INSERT_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO matches (match_id, kind, region_a, ref_a, region_b, ref_b, \
+                 created_ms) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let p = 4 + 4 * i;
+                let sep = if i == 0 { "" } else { ", " };
+                sql.push_str(&format!(
+                    "{sep}(${p}, $1, $2, ${}, ${}, ${}, $3)",
+                    p + 1,
+                    p + 2,
+                    p + 3
+                ));
+            }
+            let mut query = sqlx::query(&sql)
+                .bind("client")
+                .bind(self.region.as_str())
+                .bind(self.now_ms);
+            for m in chunk {
+                query = query
+                    .bind(m.match_id.as_str())
+                    .bind(m.own_ref.as_str())
+                    .bind(m.other_region.as_str())
+                    .bind(m.other_ref.as_str());
+            }
+            query.execute(&mut *self.conn).await?;
+        }
+        Ok(())
+    }
+
     /// Whether a signal of this node and one of another region already have an active match.
     async fn active_match_exists(
         &mut self,
@@ -29,6 +75,7 @@ impl Ingest<'_> {
         other_region: &str,
         other_ref: &str,
     ) -> Result<bool, StoreError> {
+        self.flush_matches().await?;
         let found = sqlx::query(
             "SELECT match_id FROM matches WHERE ended_ms IS NULL AND \
              ((region_a = $1 AND ref_a = $2 AND region_b = $3 AND ref_b = $4) OR \
@@ -76,7 +123,9 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    async fn create_match(
+    /// Creates a match of one of this node's signals with another region's signal and tells
+    /// both nodes. The row is written by [`Ingest::flush_matches`].
+    pub(super) async fn create_match(
         &mut self,
         signal_ref: &SignalRef,
         other_region: &str,
@@ -86,18 +135,12 @@ impl Ingest<'_> {
             .parse()
             .map_err(|e| StoreError::Corrupt(format!("signals.region: {e}")))?;
         let match_id = uuid::Uuid::new_v4().hyphenated().to_string();
-        sqlx::query(
-            "INSERT INTO matches (match_id, kind, region_a, ref_a, region_b, ref_b, created_ms) \
-             VALUES ($1, 'client', $2, $3, $4, $5, $6)",
-        )
-        .bind(match_id.as_str())
-        .bind(self.region.as_str())
-        .bind(signal_ref.as_str())
-        .bind(other_region.as_str())
-        .bind(other_ref)
-        .bind(self.now_ms)
-        .execute(&mut *self.conn)
-        .await?;
+        self.new_matches.push(NewMatch {
+            match_id: match_id.clone(),
+            own_ref: signal_ref.to_string(),
+            other_region: other_region.to_string(),
+            other_ref: other_ref.to_owned(),
+        });
 
         let own_chain = self.chain(self.region).await?;
         let other_chain = self.chain(&other_region).await?;
@@ -131,6 +174,7 @@ impl Ingest<'_> {
         signal_ref: &SignalRef,
         tell_self: bool,
     ) -> Result<(), StoreError> {
+        self.flush_matches().await?;
         let rows = sqlx::query(
             "SELECT match_id, region_a, ref_a, region_b, ref_b FROM matches \
              WHERE ended_ms IS NULL AND \

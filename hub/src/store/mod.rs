@@ -13,12 +13,13 @@
 //! seq n+1 committed before seq n. All changes of one `Submit` commit in one transaction.
 //!
 //! Submodules: [`nodes`] (node rows, chains, acks, status), [`ingest`] (applying operations),
-//! `matching` (creating and ending matches), [`feed`] (appending and reading feed items).
+//! `upsert` (bulk upserts), `matching` (creating and ending matches), [`feed`] (appending and reading feed items).
 
 pub mod feed;
 pub mod ingest;
 mod matching;
 pub mod nodes;
+mod upsert;
 
 use sqlx::migrate::Migrator;
 use sqlx::AnyConnection;

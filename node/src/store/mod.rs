@@ -15,6 +15,16 @@ pub mod notifications;
 pub mod outbox;
 pub mod signals;
 
+// The regions' rules (issue 6).
+pub mod accesslog;
+pub mod consultations;
+pub mod coordination;
+pub mod details;
+pub mod erase;
+pub mod lifecycle;
+pub mod notices;
+pub mod objections;
+
 use chrono::NaiveDate;
 use sqlx::migrate::Migrator;
 use sqlx::AnyConnection;

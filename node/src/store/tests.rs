@@ -48,6 +48,7 @@ fn partner(n: u64, national: bool) -> Partner {
         organisation: format!("Organisation {n}"),
         category: Category::Jgz,
         national,
+        role: Default::default(),
     }
 }
 

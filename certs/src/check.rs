@@ -61,9 +61,15 @@ pub fn check_chain(
     let now = UnixTime::now();
 
     let at = |what: &str| format!("{}: {what}", chain_path.display());
-    let ku = leaf.key_usage().map_err(|e| anyhow::anyhow!("keyUsage: {e}"))?;
+    let ku = leaf
+        .key_usage()
+        .map_err(|e| anyhow::anyhow!("keyUsage: {e}"))?;
     if let Some(ku) = ku {
-        ensure!(ku.value.digital_signature(), "{}", at("keyUsage lacks digitalSignature"));
+        ensure!(
+            ku.value.digital_signature(),
+            "{}",
+            at("keyUsage lacks digitalSignature")
+        );
     }
     if matches!(expected.role, Role::Node | Role::Client) {
         // The same verifier a server applies to this certificate as a client (clientAuth).
@@ -75,8 +81,11 @@ pub fn check_chain(
             .common_name
             .clone()
             .with_context(|| at("the subject has no CN (host name)"))?;
-        verify_as_server(&chain, expected.root, &name, now)
-            .with_context(|| at(&format!("does not verify as the server {name} under the root")))?;
+        verify_as_server(&chain, expected.root, &name, now).with_context(|| {
+            at(&format!(
+                "does not verify as the server {name} under the root"
+            ))
+        })?;
     }
 
     let key_pem = files::read_to_string(expected.key)?;
@@ -90,15 +99,20 @@ pub fn check_chain(
     );
 
     if expected.role == Role::Node {
-        let region = expected.region.context("a node certificate needs --region")?;
+        let region = expected
+            .region
+            .context("a node certificate needs --region")?;
         ensure!(
             identity.organisational_unit.as_deref() == Some(region.as_str()),
             "{}",
-            at(&format!("OU is {:?}, not the region {region}", identity.organisational_unit))
+            at(&format!(
+                "OU is {:?}, not the region {region}",
+                identity.organisational_unit
+            ))
         );
-        let certified = identity
-            .hpke_public_key
-            .with_context(|| at("no certified HPKE key: node certificates come from the node CA"))?;
+        let certified = identity.hpke_public_key.with_context(|| {
+            at("no certified HPKE key: node certificates come from the node CA")
+        })?;
         if let Some(path) = expected.hpke_key {
             let private = crate::read_hpke_private_key(path)?;
             let public = vir_shared::envelope::public_key_of(&private)
@@ -126,7 +140,11 @@ pub fn check_chain(
 }
 
 /// [`check_chain`], then writes the chain (PEM, without the root) to `out`.
-pub fn import(chain_path: &Path, expected: &Expected<'_>, out: &Path) -> anyhow::Result<ChainReport> {
+pub fn import(
+    chain_path: &Path,
+    expected: &Expected<'_>,
+    out: &Path,
+) -> anyhow::Result<ChainReport> {
     let (chain, report) = check_chain(chain_path, expected)?;
     let mut pem = String::new();
     for cert in &chain {
@@ -147,7 +165,8 @@ fn verify_as_server(
         roots.add(cert)?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
+    let verifier =
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
     let server_name = ServerName::try_from(name.to_owned())?;
     let (leaf, intermediates) = chain.split_first().context("empty chain")?;
     verifier.verify_server_cert(leaf, intermediates, &server_name, &[], now)?;
@@ -155,7 +174,8 @@ fn verify_as_server(
 }
 
 fn is_self_signed(der: &[u8]) -> anyhow::Result<bool> {
-    let (_, cert) = X509Certificate::from_der(der).context("unparseable certificate in the chain")?;
+    let (_, cert) =
+        X509Certificate::from_der(der).context("unparseable certificate in the chain")?;
     Ok(cert.subject() == cert.issuer())
 }
 
@@ -197,8 +217,16 @@ pub fn metrics(expiries: &[Expiry]) -> String {
          # TYPE vir_certificate_days_left gauge\n",
     );
     for e in expiries {
-        let file = e.file.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
-        out.push_str(&format!("vir_certificate_days_left{{file=\"{file}\"}} {}\n", e.days_left));
+        let file = e
+            .file
+            .display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"");
+        out.push_str(&format!(
+            "vir_certificate_days_left{{file=\"{file}\"}} {}\n",
+            e.days_left
+        ));
     }
     out
 }

@@ -6,8 +6,7 @@ use std::path::Path;
 use anyhow::{ensure, Context};
 use chrono::{Duration, Utc};
 use rcgen::{
-    CertificateRevocationListParams, KeyIdMethod, RevocationReason, RevokedCertParams,
-    SerialNumber,
+    CertificateRevocationListParams, KeyIdMethod, RevocationReason, RevokedCertParams, SerialNumber,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -44,9 +43,7 @@ impl DevPki {
             revoked_certs,
             key_identifier_method: KeyIdMethod::Sha256,
         };
-        let crl = params
-            .signed_by(&self.issuing)
-            .context("signing the CRL")?;
+        let crl = params.signed_by(&self.issuing).context("signing the CRL")?;
         files::write_public(out, crl.pem().context("encoding the CRL")?.as_bytes())
     }
 
@@ -62,8 +59,8 @@ impl DevPki {
         let issuing = files::read_to_string(&self.issuing_ca_path())?;
         let issuing = CertificateDer::from_pem_slice(issuing.as_bytes())
             .context("reading the issuing CA certificate")?;
-        let (_, issuing) = X509Certificate::from_der(&issuing)
-            .context("parsing the issuing CA certificate")?;
+        let (_, issuing) =
+            X509Certificate::from_der(&issuing).context("parsing the issuing CA certificate")?;
         ensure!(
             cert.issuer() == issuing.subject(),
             "{} was not issued by this PKI's issuing CA ({})",

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context};
 use chrono::{Duration, Utc};
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose, SanType, SubjectPublicKeyInfo,
+    CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa,
+    KeyUsagePurpose, SanType, SubjectPublicKeyInfo,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateSigningRequestDer;
@@ -24,8 +24,8 @@ use vir_shared::ids::{Oin, RegionCode};
 use vir_shared::tls::HPKE_KEY_OID;
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::cri_attributes::ParsedCriAttribute;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::der_parser::Oid;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::oid_registry;
 use x509_parser::prelude::FromDer;
 
@@ -175,8 +175,12 @@ fn read_node_csr(path: &Path) -> anyhow::Result<NodeRequest> {
         .with_context(|| format!("{}: not a PEM certificate signing request", path.display()))?;
     let (_, csr) = X509CertificationRequest::from_der(der.as_ref())
         .with_context(|| format!("{}: unparseable CSR", path.display()))?;
-    csr.verify_signature()
-        .map_err(|e| anyhow::anyhow!("{}: the CSR's signature does not verify: {e}", path.display()))?;
+    csr.verify_signature().map_err(|e| {
+        anyhow::anyhow!(
+            "{}: the CSR's signature does not verify: {e}",
+            path.display()
+        )
+    })?;
     let info = &csr.certification_request_info;
     let attr = |oid: &Oid<'_>| {
         info.subject
@@ -216,7 +220,9 @@ fn read_node_csr(path: &Path) -> anyhow::Result<NodeRequest> {
                 for name in &san.general_names {
                     match name {
                         GeneralName::DNSName(dns) => dns_names.push((*dns).to_owned()),
-                        other => bail!("{}: unsupported alternative name {other:?}", path.display()),
+                        other => {
+                            bail!("{}: unsupported alternative name {other:?}", path.display())
+                        }
                     }
                 }
             }
@@ -341,8 +347,12 @@ mod tests {
         let (_, public) = files.hpke.clone().unwrap();
         let out = dir.path().join("node").join("cert.pem");
         let other: RegionCode = "drenthe".parse().unwrap();
-        assert!(ca.sign_node_csr(&files.csr, &other, &oin, 365, &out).is_err());
-        let issued = ca.sign_node_csr(&files.csr, &region, &oin, 365, &out).unwrap();
+        assert!(ca
+            .sign_node_csr(&files.csr, &other, &oin, 365, &out)
+            .is_err());
+        let issued = ca
+            .sign_node_csr(&files.csr, &region, &oin, 365, &out)
+            .unwrap();
         assert_eq!(issued.hpke_public_key, public);
 
         let certs = vir_shared::tls::load_certs(&out).unwrap();

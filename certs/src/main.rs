@@ -315,7 +315,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_path(&made.csr);
             if let Some((path, public)) = &made.hpke {
                 print_path(path);
-                println!("hpke public key {} (requested in the CSR)", hex::encode(public));
+                println!(
+                    "hpke public key {} (requested in the CSR)",
+                    hex::encode(public)
+                );
                 println!("send {} to the federation's node CA", made.csr.display());
             } else {
                 println!("send {} to your PKIoverheid TSP", made.csr.display());
@@ -338,7 +341,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 region: region.as_ref(),
             };
             let report = check::import(&chain, &expected, &out)?;
-            println!("{}: ok, OIN {}, {} days left", report.subject, report.oin, report.days_left);
+            println!(
+                "{}: ok, OIN {}, {} days left",
+                report.subject, report.oin, report.days_left
+            );
             for warning in &report.warnings {
                 println!("warning: {warning}");
             }
@@ -360,7 +366,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&expiries)?);
             } else {
                 for e in &expiries {
-                    println!("{}: {} ({} days left)", e.file.display(), e.status, e.days_left);
+                    println!(
+                        "{}: {} ({} days left)",
+                        e.file.display(),
+                        e.status,
+                        e.days_left
+                    );
                 }
             }
             check::none_expired(&expiries)?;
@@ -368,7 +379,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::NodeCa { dir, prefix } => {
             let ca = DevPki::create(&dir, &prefix)?;
             print_path(&ca.root_path());
-            println!("add {} to every service's tls.ca bundle", ca.root_path().display());
+            println!(
+                "add {} to every service's tls.ca bundle",
+                ca.root_path().display()
+            );
         }
         Command::Crl { dir, out, revoke } => {
             let paths: Vec<&Path> = revoke.iter().map(PathBuf::as_path).collect();

@@ -33,7 +33,8 @@ pub enum Service {
 /// Appends the region to the `[[nodes]]` of the configuration file at `path`.
 pub fn register(path: &Path, service: Service, new: &NewRegion) -> anyhow::Result<()> {
     let text = files::read_to_string(path)?;
-    let updated = with_region(&text, service, new).with_context(|| format!("{}", path.display()))?;
+    let updated =
+        with_region(&text, service, new).with_context(|| format!("{}", path.display()))?;
     let backup = path.with_extension("toml.bak");
     files::write_public(&backup, text.as_bytes())?;
     let temp = path.with_extension("toml.new");
@@ -55,7 +56,10 @@ pub fn with_region(text: &str, service: Service, new: &NewRegion) -> anyhow::Res
             bail!("nodes[{i}].oin: OIN {} is already registered", new.oin);
         }
         if field("region") == new.region.as_str() {
-            bail!("nodes[{i}].region: region {} is already registered", new.region);
+            bail!(
+                "nodes[{i}].region: region {} is already registered",
+                new.region
+            );
         }
         let taken = node
             .get("municipalities")
@@ -131,7 +135,11 @@ mod tests {
         assert_eq!(nodes.len(), 2);
         assert_eq!(nodes[1]["region"].as_str(), Some("twente"));
         assert_eq!(nodes[1]["municipalities"].as_array().unwrap().len(), 2);
-        assert_eq!(table["tls"]["cert"].as_str(), Some("c"), "tables before are untouched");
+        assert_eq!(
+            table["tls"]["cert"].as_str(),
+            Some("c"),
+            "tables before are untouched"
+        );
 
         let pseudo = with_region(HUB, Service::Pseudonymiser, &twente(&[])).unwrap();
         assert!(!pseudo.contains("municipalities = []"));

@@ -76,10 +76,22 @@ fn check_reports_days_left_and_fails_on_expired() {
     let pki = DevPki::create(dir.path(), "VIR Test").unwrap();
     let now = Utc::now();
     let soon = pki
-        .issue_client_valid("soon", "Soon", &test_oin(1), now - Duration::days(300), now + Duration::days(10))
+        .issue_client_valid(
+            "soon",
+            "Soon",
+            &test_oin(1),
+            now - Duration::days(300),
+            now + Duration::days(10),
+        )
         .unwrap();
     let gone = pki
-        .issue_client_valid("gone", "Gone", &test_oin(2), now - Duration::days(400), now - Duration::days(2))
+        .issue_client_valid(
+            "gone",
+            "Gone",
+            &test_oin(2),
+            now - Duration::days(400),
+            now - Duration::days(2),
+        )
         .unwrap();
 
     let soon = check::expiry(&soon.cert).unwrap();

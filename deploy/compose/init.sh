@@ -14,12 +14,12 @@ vir-certs issue-service --dir "$PKI" --name pseudonymiser --org "VIR Pseudonymis
 vir-certs issue-service --dir "$PKI" --name hub --org "Verwijsindex Risicojongeren" \
   --oin 00000099000000000002 --host hub
 vir-certs issue-client --dir "$PKI" --name operator --org "VIR Beheer" --oin 00000099000000000003
-n=10
-for region in drenthe zuid-limburg hoeksche-waard; do
-  vir-certs issue-node --dir "$PKI" --name "node-$region" --region "$region" \
-    --oin "0000009900000000001${n#1}" --host "node-$region"
-  n=$((n + 1))
-done
+vir-certs issue-node --dir "$PKI" --name node-drenthe --region drenthe \
+  --oin 00000099000000000010 --host node-drenthe
+vir-certs issue-node --dir "$PKI" --name node-zuid-limburg --region zuid-limburg \
+  --oin 00000099000000000011 --host node-zuid-limburg
+vir-certs issue-node --dir "$PKI" --name node-hoeksche-waard --region hoeksche-waard \
+  --oin 00000099000000000012 --host node-hoeksche-waard
 vir-certs issue-client --dir "$PKI" --name drenthe-school --org "CBS De Regenboog Assen" \
   --oin 00000099000000000100
 vir-certs issue-client --dir "$PKI" --name zuid-limburg-jgz --org "GGD Zuid Limburg Jeugdgezondheidszorg" \

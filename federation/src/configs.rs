@@ -157,6 +157,22 @@ pub fn node(f: &NodeFiles<'_>) -> String {
             "\n[[partners]]\noin = \"{}\"\norganisation = {:?}\ncategory = \"{}\"\n# Admitted to the national index (004 §9).\nnational = {}\n",
             o.oin, o.organisation, o.category, o.national
         );
+        if o.role != "partner" {
+            let _ = writeln!(
+                s,
+                "# The regional administrator (functioneel beheerder): Admin* RPCs; does not signal.\nrole = \"{}\"",
+                o.role
+            );
+        }
+    }
+    s += &crate::rules::rules_section(r);
+    if address_match(r.code) {
+        s += "\n# Address matches: same registry address (002 art. 1 \"Match\" 2b).\n[matching]\naddress = true\n";
     }
     s
+}
+
+/// Zuid-Limburg matches on the address too (002 art. 1 "Match" 2b); elsewhere it is off.
+pub fn address_match(region: &str) -> bool {
+    region == "zuid-limburg"
 }

@@ -10,6 +10,7 @@
 
 pub mod configs;
 pub mod plan;
+pub mod rules;
 mod replicas;
 
 use std::collections::BTreeMap;

@@ -14,6 +14,8 @@ pub struct OrgPlan {
     pub category: &'static str,
     /// Admitted to the national index (004 §9): its signals are forwarded to the hub.
     pub national: bool,
+    /// `partner`, or `administrator` (the regional functioneel beheerder).
+    pub role: &'static str,
     pub oin: Oin,
 }
 
@@ -32,12 +34,25 @@ pub const OPERATOR_OIN: u64 = 3;
 
 type OrgSpec = (&'static str, &'static str, &'static str, bool);
 
+/// The short name of each region's administrator (functioneel beheerder), last in its list.
+pub const ADMINISTRATOR: &str = "beheer";
+/// The short name of the municipalities' coordinator in Drenthe and Zuid-Limburg (Hoeksche
+/// Waard's is the CJG: the regisseur sluitende aanpak, 004 §5.2).
+pub const COORDINATOR: &str = "regie";
+
 const DRENTHE_ORGS: &[OrgSpec] = &[
     ("school", "CBS De Regenboog Assen", "school", true),
     ("jgz", "GGD Drenthe Jeugdgezondheidszorg", "jgz", true),
     ("mw", "Maatschappelijk Werk Drenthe", "social_work", true),
     ("police", "Politie Drenthe", "police", true),
     ("sport", "Buurtsportcoach Assen", "other", false),
+    (
+        "regie",
+        "Matchcoördinatie Gemeenten Drenthe",
+        "other",
+        false,
+    ),
+    ("beheer", "Functioneel Beheer DVi", "other", false),
 ];
 
 const ZUID_LIMBURG_ORGS: &[OrgSpec] = &[
@@ -45,6 +60,13 @@ const ZUID_LIMBURG_ORGS: &[OrgSpec] = &[
     ("jgz", "GGD Zuid Limburg Jeugdgezondheidszorg", "jgz", true),
     ("mw", "Maatschappelijk Werk Maastricht", "social_work", true),
     ("youthcare", "Jeugdzorg Zuid-Limburg", "youth_care", true),
+    ("regie", "Regie Gemeenten Zuid-Limburg", "other", false),
+    (
+        "beheer",
+        "Functioneel Beheer Regionale Verwijsindex",
+        "other",
+        false,
+    ),
 ];
 
 const HOEKSCHE_WAARD_ORGS: &[OrgSpec] = &[
@@ -57,6 +79,12 @@ const HOEKSCHE_WAARD_ORGS: &[OrgSpec] = &[
         true,
     ),
     ("police", "Politie Hoeksche Waard", "police", true),
+    (
+        "beheer",
+        "Functioneel Beheer Zorg voor Jeugd",
+        "other",
+        false,
+    ),
 ];
 
 /// The three regions of the local federation.
@@ -83,6 +111,11 @@ fn region_plan(index: u64, region: &KnownRegion, orgs: &[OrgSpec]) -> RegionPlan
                 organisation,
                 category,
                 national: *national,
+                role: if *short == ADMINISTRATOR {
+                    "administrator"
+                } else {
+                    "partner"
+                },
                 oin: vir_certs::test_oin(100 + index * 20 + j as u64),
             })
             .collect(),

@@ -124,7 +124,10 @@ mod tests {
         feeds.advance(&region, 4);
         assert!(feeds.advance_local(&region, 6));
         assert!(!feeds.advance_local(&region, 5));
-        assert!(rx.try_recv().is_err(), "repeats and learnt heads are not published");
+        assert!(
+            rx.try_recv().is_err(),
+            "repeats and learnt heads are not published"
+        );
         assert_eq!(feeds.head(&region), 6);
     }
 }

@@ -61,12 +61,22 @@ pub enum Op {
     Relay(Relay),
 }
 
+/// Most parent keys one upsert may carry: two legal parents, with room for a registry in the
+/// middle of a change (adoption, recognition).
+pub const MAX_PARENT_KEYS: usize = 4;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upsert {
     pub signal_ref: SignalRef,
-    /// Always a person-domain key.
-    pub person_key: PseudoKey,
+    /// A person-domain key; None for a signal without a BSN, which has a fallback key instead.
+    pub person_key: Option<PseudoKey>,
     pub municipality: MunicipalityCode,
+    /// Person-domain keys of the youth's parents (family matches, Jeugdwet 7.1.2.3 e).
+    pub parent_keys: Vec<PseudoKey>,
+    /// Address-domain key, only from a region with address matching on.
+    pub address_key: Option<PseudoKey>,
+    /// Fallback-domain key (candidate matches, 002 art. 8.5-8.7).
+    pub fallback_key: Option<PseudoKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,12 +120,40 @@ impl TryFrom<pb::Operation> for Operation {
             Some(pb::operation::Op::Upsert(u)) => {
                 let signal_ref =
                     SignalRef::parse(u.signal_ref).map_err(|r| err("upsert.signal_ref", r))?;
-                let key = u
+                let key_in = |field: &'static str, key: pb::PseudoKey, domain: KeyDomain| {
+                    PseudoKey::try_from(key)
+                        .and_then(|k| k.expect_domain(domain))
+                        .map_err(|e| err(field, e.to_string()))
+                };
+                let person_key = u
                     .person_key
-                    .ok_or_else(|| err("upsert.person_key", "missing".into()))?;
-                let person_key = PseudoKey::try_from(key)
-                    .and_then(|k| k.expect_domain(KeyDomain::Person))
-                    .map_err(|e| err("upsert.person_key", e.to_string()))?;
+                    .map(|k| key_in("upsert.person_key", k, KeyDomain::Person))
+                    .transpose()?;
+                let fallback_key = u
+                    .fallback_key
+                    .map(|k| key_in("upsert.fallback_key", k, KeyDomain::Fallback))
+                    .transpose()?;
+                if person_key.is_none() && fallback_key.is_none() {
+                    return Err(err(
+                        "upsert.person_key",
+                        "missing (a signal without a BSN carries a fallback_key)".into(),
+                    ));
+                }
+                if u.parent_keys.len() > MAX_PARENT_KEYS {
+                    return Err(err(
+                        "upsert.parent_keys",
+                        format!("at most {MAX_PARENT_KEYS}, got {}", u.parent_keys.len()),
+                    ));
+                }
+                let parent_keys = u
+                    .parent_keys
+                    .into_iter()
+                    .map(|k| key_in("upsert.parent_keys", k, KeyDomain::Person))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let address_key = u
+                    .address_key
+                    .map(|k| key_in("upsert.address_key", k, KeyDomain::Address))
+                    .transpose()?;
                 let municipality = u
                     .municipality
                     .parse::<MunicipalityCode>()
@@ -124,6 +162,9 @@ impl TryFrom<pb::Operation> for Operation {
                     signal_ref,
                     person_key,
                     municipality,
+                    parent_keys,
+                    address_key,
+                    fallback_key,
                 })
             }
             Some(pb::operation::Op::Remove(r)) => Op::Remove {
@@ -202,6 +243,7 @@ mod tests {
                     value: vec![7; key_len],
                 }),
                 municipality: "0106".into(),
+                ..Default::default()
             })),
         }
     }
@@ -230,6 +272,48 @@ mod tests {
         assert!(e.contains("operation 6") && e.contains("person"), "{e}");
         let e = message(parse_batch(vec![upsert(0, 64, pb::KeyDomain::Person)]).unwrap_err());
         assert!(e.contains("op_id"), "{e}");
+    }
+
+    #[test]
+    fn family_address_and_fallback_keys_are_checked() {
+        let key = |domain: pb::KeyDomain| pb::PseudoKey {
+            domain: domain as i32,
+            version: 1,
+            value: vec![1; 64],
+        };
+        let with = |f: &dyn Fn(&mut pb::SignalUpsert)| {
+            let mut op = upsert(9, 64, pb::KeyDomain::Person);
+            if let Some(pb::operation::Op::Upsert(u)) = op.op.as_mut() {
+                f(u);
+            }
+            parse_batch(vec![op])
+        };
+        let ok = with(&|u| {
+            u.parent_keys = vec![key(pb::KeyDomain::Person); 2];
+            u.address_key = Some(key(pb::KeyDomain::Address));
+            u.fallback_key = Some(key(pb::KeyDomain::Fallback));
+        })
+        .unwrap();
+        let Op::Upsert(u) = &ok[0].op else {
+            panic!("an upsert")
+        };
+        assert_eq!(u.parent_keys.len(), 2);
+        assert!(u.address_key.is_some() && u.fallback_key.is_some());
+        // Without a BSN: a fallback key instead of a person key.
+        assert!(with(&|u| {
+            u.person_key = None;
+            u.fallback_key = Some(key(pb::KeyDomain::Fallback));
+        })
+        .is_ok());
+        let e = message(with(&|u| u.person_key = None).unwrap_err());
+        assert!(e.contains("upsert.person_key"), "{e}");
+        let e = message(with(&|u| u.address_key = Some(key(pb::KeyDomain::Person))).unwrap_err());
+        assert!(e.contains("upsert.address_key"), "{e}");
+        let e = message(with(&|u| u.parent_keys = vec![key(pb::KeyDomain::Fallback)]).unwrap_err());
+        assert!(e.contains("upsert.parent_keys"), "{e}");
+        let e =
+            message(with(&|u| u.parent_keys = vec![key(pb::KeyDomain::Person); 5]).unwrap_err());
+        assert!(e.contains("at most"), "{e}");
     }
 
     #[test]

@@ -156,8 +156,7 @@ async fn sync_heads(state: &HubState) {
         }
     };
     for row in rows {
-        let (Ok(region), Ok(head)) = (row.try_get::<String, _>(0), row.try_get::<i64, _>(1))
-        else {
+        let (Ok(region), Ok(head)) = (row.try_get::<String, _>(0), row.try_get::<i64, _>(1)) else {
             continue;
         };
         if let (Ok(region), Ok(head)) = (region.parse::<RegionCode>(), u64::try_from(head)) {

@@ -97,6 +97,7 @@ fn upsert(op_id: u64, signal_ref: &str, key_byte: u8) -> pb::Operation {
                 value: vec![key_byte; 64],
             }),
             municipality: "0106".into(),
+            ..Default::default()
         })),
     }
 }

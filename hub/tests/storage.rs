@@ -62,6 +62,7 @@ fn upsert(op_id: u64, signal_ref: &str, key: pb::PseudoKey) -> pb::Operation {
             signal_ref: signal_ref.into(),
             person_key: Some(key),
             municipality: "0106".into(),
+            ..Default::default()
         })),
     }
 }

@@ -25,7 +25,7 @@ use crate::store::notifications::Notification;
 /// The `Node` service.
 #[derive(Clone)]
 pub struct NodeApi {
-    index: RegionalIndex,
+    pub(crate) index: RegionalIndex,
     partners: Arc<HashMap<Oin, Partner>>,
     hub_connected: Arc<AtomicBool>,
 }
@@ -44,9 +44,27 @@ impl NodeApi {
     }
 
     /// The configured partner behind the request's client certificate.
-    fn caller<T>(&self, request: &Request<T>, rpc: &'static str) -> Result<&Partner, Status> {
+    pub(crate) fn caller<T>(
+        &self,
+        request: &Request<T>,
+        rpc: &'static str,
+    ) -> Result<&Partner, Status> {
         let cert = vir_shared::tls::peer_cert(request)?;
         self.partners.get(&cert.oin).ok_or_else(|| {
+            // NEN 7513: a refused access is logged too (in the background: it returns no data).
+            let index = self.index.clone();
+            let actor = crate::accesslog::Actor::unknown(cert.oin.as_str());
+            tokio::spawn(async move {
+                let access = crate::accesslog::Access {
+                    action: rpc,
+                    object: String::new(),
+                    youth: None,
+                    result: "PermissionDenied",
+                };
+                if let Err(e) = index.audit(&actor, &[access]).await {
+                    tracing::error!(error = %e, "access log could not be written");
+                }
+            });
             tracing::warn!(
                 rpc,
                 oin = %cert.oin,
@@ -61,8 +79,51 @@ impl NodeApi {
     }
 }
 
+impl NodeApi {
+    /// CreateSignal after the caller is known: administrators do not signal (003 art. 6.4: a
+    /// signal needs a direct professional relationship), and the region's rules check the
+    /// urgency code and chain registration.
+    async fn create_checked(
+        &self,
+        partner: &Partner,
+        request: pb::CreateSignalRequest,
+    ) -> Result<pb::Signal, Status> {
+        const RPC: &str = "CreateSignal";
+        if partner.role == crate::config::Role::Administrator {
+            return Err(Status::permission_denied(
+                "the regional administrator does not signal (003 art. 6.4)",
+            ));
+        }
+        let options = crate::rules::SignalOptions::from_request(
+            request.urgency,
+            request.chain_registration,
+            &self.index.rules.config.signals,
+        )
+        .map_err(|e| status_of(e.into(), RPC, partner))?;
+        // Without a usable BSN: a description instead (002 art. 8.5-8.7; crate::nobsn).
+        if request.bsn.trim().is_empty() && request.without_bsn.is_some() {
+            return crate::nobsn_api::create_without_bsn(self, partner, request, options).await;
+        }
+        let new = NewSignal::try_from(request).map_err(|e| status_of(e.into(), RPC, partner))?;
+        match self.index.create_signal_with(partner, new, options).await {
+            Ok((signal, person)) => {
+                let mut out = signal_to_proto(&signal, Some(&person));
+                crate::rules_api::enrich_signal(&self.index, &mut out)
+                    .await
+                    .map_err(|e| crate::rules_api::rule_status(e, RPC))?;
+                Ok(out)
+            }
+            Err(e) => {
+                let status = status_of(e, RPC, partner);
+                tracing::info!(partner = %partner.oin, code = ?status.code(), "signal refused");
+                Err(status)
+            }
+        }
+    }
+}
+
 /// Maps the index's errors to gRPC codes; storage failures are logged and not detailed.
-fn status_of(error: IndexError, rpc: &'static str, partner: &Partner) -> Status {
+pub(crate) fn status_of(error: IndexError, rpc: &'static str, partner: &Partner) -> Status {
     match error {
         IndexError::Invalid(e) => Status::invalid_argument(e.to_string()),
         e @ IndexError::UnknownPerson => Status::not_found(e.to_string()),
@@ -84,10 +145,21 @@ fn rfc3339_ms(ms: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn signal_to_proto(signal: &Signal, youth: Option<&Person>) -> pb::Signal {
+pub(crate) fn signal_to_proto(signal: &Signal, youth: Option<&Person>) -> pb::Signal {
+    // A youth without a BSN: its verwijsindexnummer, never shown as a BSN (crate::nobsn).
+    let vin = youth.is_none() && crate::nobsn::in_vin_block(&signal.bsn);
     pb::Signal {
         id: signal.id.clone(),
-        bsn: signal.bsn.to_string(),
+        bsn: if vin {
+            String::new()
+        } else {
+            signal.bsn.to_string()
+        },
+        verwijsindex_number: if vin {
+            signal.bsn.to_string()
+        } else {
+            String::new()
+        },
         youth_name: youth.map(Person::display_name).unwrap_or_default(),
         birth_date: youth
             .map(|p| crate::store::format_date(p.birth_date))
@@ -147,16 +219,11 @@ impl pb::node_server::Node for NodeApi {
     ) -> Result<Response<pb::Signal>, Status> {
         const RPC: &str = "CreateSignal";
         let partner = self.caller(&request, RPC)?;
-        let new = NewSignal::try_from(request.into_inner())
-            .map_err(|e| status_of(e.into(), RPC, partner))?;
-        match self.index.create_signal(partner, new).await {
-            Ok((signal, person)) => Ok(Response::new(signal_to_proto(&signal, Some(&person)))),
-            Err(e) => {
-                let status = status_of(e, RPC, partner);
-                tracing::info!(partner = %partner.oin, code = ?status.code(), "signal refused");
-                Err(status)
-            }
-        }
+        let actor = self.actor(&request, partner);
+        let asked_bsn = request.get_ref().bsn.clone();
+        let result = self.create_checked(partner, request.into_inner()).await;
+        crate::rules_api::log_created(self, &actor, &asked_bsn, &result).await?;
+        result.map(Response::new)
     }
 
     async fn list_signals(
@@ -170,12 +237,18 @@ impl pb::node_server::Node for NodeApi {
             .list_signals(partner)
             .await
             .map_err(|e| status_of(e, RPC, partner))?;
-        Ok(Response::new(pb::ListSignalsResponse {
-            signals: list
-                .iter()
-                .map(|(s, p)| signal_to_proto(s, p.as_ref()))
-                .collect(),
-        }))
+        let actor = self.actor(&request, partner);
+        let signals: Vec<&Signal> = list.iter().map(|(s, _)| s).collect();
+        crate::rules_api::log_signals(self, &actor, RPC, &signals).await?;
+        let mut signals = Vec::with_capacity(list.len());
+        for (s, p) in &list {
+            let mut out = signal_to_proto(s, p.as_ref());
+            crate::rules_api::enrich_signal(&self.index, &mut out)
+                .await
+                .map_err(|e| crate::rules_api::rule_status(e, RPC))?;
+            signals.push(out);
+        }
+        Ok(Response::new(pb::ListSignalsResponse { signals }))
     }
 
     async fn withdraw_signal(
@@ -184,14 +257,21 @@ impl pb::node_server::Node for NodeApi {
     ) -> Result<Response<pb::Signal>, Status> {
         const RPC: &str = "WithdrawSignal";
         let partner = self.caller(&request, RPC)?;
+        let actor = self.actor(&request, partner);
         let id = request.into_inner().signal_id;
-        let signal = self
+        let result = self
             .index
             .withdraw_signal(partner, id.trim())
             .await
-            .map_err(|e| status_of(e, RPC, partner))?;
+            .map_err(|e| status_of(e, RPC, partner));
+        crate::rules_api::log_withdrawn(self, &actor, id.trim(), &result).await?;
+        let signal = result?;
         let youth = self.index.registry.lookup(&signal.bsn);
-        Ok(Response::new(signal_to_proto(&signal, youth.as_ref())))
+        let mut out = signal_to_proto(&signal, youth.as_ref());
+        crate::rules_api::enrich_signal(&self.index, &mut out)
+            .await
+            .map_err(|e| crate::rules_api::rule_status(e, RPC))?;
+        Ok(Response::new(out))
     }
 
     async fn list_matches(
@@ -205,6 +285,12 @@ impl pb::node_server::Node for NodeApi {
             .list_matches(partner)
             .await
             .map_err(|e| status_of(e, RPC, partner))?;
+        let actor = self.actor(&request, partner);
+        let objects: Vec<(String, &str)> = views
+            .iter()
+            .map(|m| (format!("match:{}", m.id), m.your_signal_id.as_str()))
+            .collect();
+        crate::rules_api::log_reads(self, &actor, RPC, &objects).await?;
         Ok(Response::new(pb::ListMatchesResponse {
             matches: views.iter().map(match_to_proto).collect(),
         }))
@@ -221,6 +307,12 @@ impl pb::node_server::Node for NodeApi {
             .list_notifications(partner)
             .await
             .map_err(|e| status_of(e, RPC, partner))?;
+        let actor = self.actor(&request, partner);
+        let objects: Vec<(String, &str)> = list
+            .iter()
+            .map(|n| (format!("notification:{}", n.id), n.signal_id.as_str()))
+            .collect();
+        crate::rules_api::log_reads(self, &actor, RPC, &objects).await?;
         Ok(Response::new(pb::ListNotificationsResponse {
             notifications: list.iter().map(notification_to_proto).collect(),
         }))
@@ -378,5 +470,28 @@ impl pb::node_server::Node for NodeApi {
         request: Request<pb::AdminCloseTaskRequest>,
     ) -> Result<Response<pb::Notice>, Status> {
         crate::rules_api::admin_close_task(self, request).await
+    }
+
+    // Signals without a BSN and candidate matches: handled in `crate::nobsn_api`.
+
+    async fn link_signal(
+        &self,
+        request: Request<pb::LinkSignalRequest>,
+    ) -> Result<Response<pb::Signal>, Status> {
+        crate::nobsn_api::link_signal(self, request).await
+    }
+
+    async fn admin_list_candidates(
+        &self,
+        request: Request<pb::AdminListCandidatesRequest>,
+    ) -> Result<Response<pb::AdminListCandidatesResponse>, Status> {
+        crate::nobsn_api::admin_list_candidates(self, request).await
+    }
+
+    async fn admin_decide_candidate(
+        &self,
+        request: Request<pb::AdminDecideCandidateRequest>,
+    ) -> Result<Response<pb::Candidate>, Status> {
+        crate::nobsn_api::admin_decide_candidate(self, request).await
     }
 }

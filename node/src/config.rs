@@ -34,6 +34,9 @@
 //!
 //! [rules]          # optional: the region's rules, see `crate::rules`
 //!
+//! [matching]       # optional
+//! address = false                       # address matches (on in Zuid-Limburg, 002 art. 1 "Match" 2b)
+//!
 //! [forwarder]      # optional
 //! batch_size = 500
 //! poll_ms = 500
@@ -83,6 +86,21 @@ pub struct NodeConfig {
     /// The region's rules (lifetime, regie, deadlines, informing, rights); see [`crate::rules`].
     #[serde(default)]
     pub rules: RulesConfig,
+    /// Which matches besides client and family matches the region makes.
+    #[serde(default)]
+    pub matching: MatchingConfig,
+}
+
+/// The region's optional kinds of match. Client and family matches are always on: matching
+/// can never be switched off (004 §13; Jeugdwet 7.1.2.3 c, e).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MatchingConfig {
+    /// Signals on youths at the same registry address match (Jeugdwet 7.1.2.3 d). On in
+    /// Zuid-Limburg (002 art. 1 "Match" 2b), off elsewhere. Across regions only between two
+    /// regions that both have it on: only then do both nodes send an address key.
+    #[serde(default)]
+    pub address: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -418,6 +436,44 @@ mod tests {
         match NodeConfig::from_toml(&dev_clock) {
             Err(FromTomlError::Invalid(i)) => assert_eq!(i.key, "clock"),
             other => panic!("expected an invalid clock, got {other:?}"),
+        }
+    }
+
+    /// Without `[rules]` the defaults apply; a value beyond the law (003 art. 16.1: never longer
+    /// than 2 years) or a coordinator who is not a partner is refused, naming the key.
+    #[test]
+    fn rules_default_and_are_checked_against_the_law() {
+        let c = NodeConfig::from_toml(EXAMPLE).unwrap();
+        assert_eq!(c.rules, RulesConfig::default());
+        assert_eq!(c.partners[0].role, Role::Partner);
+        let admin = EXAMPLE.replace(
+            "national = true",
+            "national = true\nrole = \"administrator\"",
+        );
+        let c = NodeConfig::from_toml(&admin).unwrap();
+        assert_eq!(c.partners[0].role, Role::Administrator);
+        for (rules, key) in [
+            (
+                "[rules.lifetime]\nactive_months = 30\n",
+                "rules.lifetime.active_months",
+            ),
+            (
+                "[rules.lifetime]\narchive_years = 7\n",
+                "rules.lifetime.archive_years",
+            ),
+            (
+                "[[rules.coordinators]]\noin = \"00000099000000000999\"\n",
+                "rules.coordinators.oin",
+            ),
+            (
+                "[rules.regie]\nfallback = \"coordinator\"\n",
+                "rules.regie.fallback",
+            ),
+        ] {
+            match NodeConfig::from_toml(&format!("{EXAMPLE}\n{rules}")) {
+                Err(FromTomlError::Invalid(i)) => assert_eq!(i.key, key),
+                other => panic!("expected {key} refused, got {other:?}"),
+            }
         }
     }
 }

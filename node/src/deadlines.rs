@@ -65,10 +65,7 @@ impl RegionalIndex {
         if on > today || on < consultation.started_on {
             return Err(InvalidField {
                 field: "consulted_on",
-                reason: format!(
-                    "between the match ({}) and today",
-                    consultation.started_on
-                ),
+                reason: format!("between the match ({}) and today", consultation.started_on),
             }
             .into());
         }

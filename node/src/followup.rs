@@ -171,7 +171,11 @@ impl RegionalIndex {
                     local.push((signal.clone(), joined_ms));
                 }
             }
-            scopes.push(MatchScope { match_id, local, remote: None });
+            scopes.push(MatchScope {
+                match_id,
+                local,
+                remote: None,
+            });
         }
         for signal in &active {
             for remote in matches::open_remote_of_signal(&mut *conn, &signal.id).await? {
@@ -227,11 +231,18 @@ impl RegionalIndex {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let rules = &self.rules.config.consultation;
-        let days = if scope.urgent { rules.urgent_working_days } else { rules.working_days };
+        let days = if scope.urgent {
+            rules.urgent_working_days
+        } else {
+            rules.working_days
+        };
         let calendar = self.rules.calendar();
         for m in &scope.matches {
             for (signal, joined_ms) in &m.local {
-                if consultations::get(&mut *conn, &m.match_id, &signal.id).await?.is_some() {
+                if consultations::get(&mut *conn, &m.match_id, &signal.id)
+                    .await?
+                    .is_some()
+                {
                     continue;
                 }
                 let started_on = day_of(*joined_ms);
@@ -258,7 +269,11 @@ impl RegionalIndex {
                 if !consultations::insert(&mut *conn, &consultation).await? {
                     continue;
                 }
-                let mut notice = Notice::new(signal.partner_oin.as_str(), Topic::ConsultationRequested, now_ms);
+                let mut notice = Notice::new(
+                    signal.partner_oin.as_str(),
+                    Topic::ConsultationRequested,
+                    now_ms,
+                );
                 notice.signal_id = signal.id.clone();
                 notice.bsn = scope.bsn.to_string();
                 notice.match_id = m.match_id.clone();
@@ -300,7 +315,11 @@ impl RegionalIndex {
             if d.informing.is_some() || d.informing_prompted_ms.is_some() {
                 continue;
             }
-            let mut notice = Notice::new(signal.partner_oin.as_str(), Topic::InformingRequired, now_ms);
+            let mut notice = Notice::new(
+                signal.partner_oin.as_str(),
+                Topic::InformingRequired,
+                now_ms,
+            );
             notice.signal_id = signal.id.clone();
             notice.bsn = scope.bsn.to_string();
             notice.detail = required.map(|a| a.as_str().to_owned()).unwrap_or_default();
@@ -319,7 +338,11 @@ impl RegionalIndex {
     ) -> Result<(), StoreError> {
         let mut archive = None;
         for signal in &scope.active {
-            if details::get(&mut *conn, &signal.id).await?.archive_told_ms.is_some() {
+            if details::get(&mut *conn, &signal.id)
+                .await?
+                .archive_told_ms
+                .is_some()
+            {
                 continue;
             }
             if archive.is_none() {
@@ -332,7 +355,8 @@ impl RegionalIndex {
                 .map(|a| Party::of_signal(a, &self.region))
                 .collect();
             if !others.is_empty() {
-                let mut notice = Notice::new(signal.partner_oin.as_str(), Topic::ArchivedSignals, now_ms);
+                let mut notice =
+                    Notice::new(signal.partner_oin.as_str(), Topic::ArchivedSignals, now_ms);
                 notice.signal_id = signal.id.clone();
                 notice.bsn = scope.bsn.to_string();
                 notice.parties = others;
@@ -342,4 +366,31 @@ impl RegionalIndex {
         }
         Ok(())
     }
+}
+
+/// A cross-regional match lost its other side (the hub said so): the local signaller is told
+/// which party left, and the youth is followed up again (regie).
+pub(crate) async fn remote_party_left(
+    conn: &mut AnyConnection,
+    record: &RemoteMatch,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let Some(signal) = signals::get(&mut *conn, &record.signal_id).await? else {
+        return Ok(());
+    };
+    if signal.status == crate::signal::SignalStatus::Active {
+        let mut notice = Notice::new(signal.partner_oin.as_str(), Topic::PartyLeft, now_ms);
+        notice.signal_id = signal.id.clone();
+        notice.bsn = signal.bsn.to_string();
+        notice.match_id = record.hub_match_id.clone();
+        notice.detail = format!("region:{}", record.other_region);
+        notice.parties = record
+            .other_party
+            .as_deref()
+            .and_then(|j| Party::from_json(j.as_bytes()))
+            .into_iter()
+            .collect();
+        notices::insert(&mut *conn, &notice).await?;
+    }
+    details::enqueue(conn, &signal.bsn, now_ms).await
 }

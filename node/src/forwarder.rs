@@ -8,6 +8,10 @@
 //! jitter (backon), capped at [`MAX_BACKOFF`]. The forwarder sleeps until a writer commits to
 //! the outbox (a [`Notify`]) or `forwarder.poll_ms` passes.
 //!
+//! An upsert also carries the person keys of the youth's parents, the fallback key, and, where
+//! the region has address matching on, the address key ([`crate::keyinputs`]); a youth without
+//! a BSN has no person key.
+//!
 //! Only keys, opaque signal refs, municipality codes and sealed envelopes leave the node
 //! (domain.md "Pseudonymisation"): the BSN goes to the pseudonymiser blinded, never to the hub.
 
@@ -65,6 +69,8 @@ enum ForwardError {
     KeyCount { asked: usize, got: usize },
     #[error("hub did not accept op {0}")]
     NotAccepted(u64),
+    #[error(transparent)]
+    Inputs(#[from] crate::keyinputs::FetchError),
 }
 
 pub struct Forwarder {
@@ -76,6 +82,8 @@ pub struct Forwarder {
     pub batch_size: u32,
     pub poll: Duration,
     pub wake: Arc<Notify>,
+    /// The region has address matching on: upserts carry the youth's address key.
+    pub address_match: bool,
 }
 
 impl Forwarder {
@@ -105,6 +113,7 @@ impl Forwarder {
                     let delay = delays.next().unwrap_or(MAX_BACKOFF);
                     let delay = match &e {
                         ForwardError::Keys(k) => k.retry_after().map_or(delay, |r| r.max(delay)),
+                        ForwardError::Inputs(k) => k.retry_after().map_or(delay, |r| r.max(delay)),
                         _ => delay,
                     };
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "forwarding to the hub failed; will retry");
@@ -165,19 +174,31 @@ impl Forwarder {
         Ok(accepted.len())
     }
 
-    /// The wire operations for a batch of rows, with person keys filled in.
+    /// The wire operations for a batch of rows, with the keys filled in.
     async fn operations(&self, rows: &[OutboxRow]) -> Result<Vec<pb::Operation>, ForwardError> {
         let mut conn = self.db.pool.acquire().await.map_err(StoreError::from)?;
-        // Signals of the upserts, and the youths whose key is not cached yet.
+        // Signals of the upserts, the youths whose key is not cached yet, and the other
+        // inputs (parents, address, fallback identity) of each upsert.
         let mut upserts = HashMap::new();
         let mut keys: HashMap<Bsn, PseudoKey> = HashMap::new();
         let mut missing: Vec<Bsn> = Vec::new();
+        let mut other_keys = crate::keyinputs::KeyInputs::default();
         for row in rows {
             if let OutboxOp::Upsert { signal_ref } = &row.op {
                 let signal = signals::get(&mut conn, signal_ref)
                     .await?
                     .ok_or(ForwardError::MissingSignal(row.id))?;
-                if !keys.contains_key(&signal.bsn) && !missing.contains(&signal.bsn) {
+                let inputs = crate::keyinputs::UpsertInputs::of_signal(
+                    &mut conn,
+                    &signal,
+                    self.address_match,
+                )
+                .await?;
+                // A youth without a BSN has no person key: its VIN never leaves the node.
+                if inputs.with_bsn
+                    && !keys.contains_key(&signal.bsn)
+                    && !missing.contains(&signal.bsn)
+                {
                     match signals::person_key(&mut conn, &signal.bsn).await? {
                         Some(key) => {
                             keys.insert(signal.bsn.clone(), key);
@@ -185,29 +206,38 @@ impl Forwarder {
                         None => missing.push(signal.bsn.clone()),
                     }
                 }
-                upserts.insert(row.id, signal);
+                other_keys.want(&mut conn, &inputs).await?;
+                upserts.insert(row.id, (signal, inputs));
             }
         }
         drop(conn);
         if !missing.is_empty() {
             keys.extend(self.fetch_keys(&missing).await?);
         }
+        other_keys.fetch_missing(&self.db, &self.keys).await?;
 
         let mut operations = Vec::with_capacity(rows.len());
         for row in rows {
             let op = match &row.op {
                 OutboxOp::Upsert { signal_ref } => {
-                    let signal = upserts
+                    let (signal, inputs) = upserts
                         .get(&row.id)
                         .ok_or(ForwardError::MissingSignal(row.id))?;
-                    let key = keys
-                        .get(&signal.bsn)
+                    let person_key = if inputs.with_bsn {
+                        let key = keys
+                            .get(&signal.bsn)
+                            .ok_or(ForwardError::MissingKey(row.id))?;
+                        Some(pb::PseudoKey::from(key))
+                    } else {
+                        None
+                    };
+                    let mut upsert = other_keys
+                        .upsert(inputs)
                         .ok_or(ForwardError::MissingKey(row.id))?;
-                    pb::operation::Op::Upsert(pb::SignalUpsert {
-                        signal_ref: signal_ref.clone(),
-                        person_key: Some(pb::PseudoKey::from(key)),
-                        municipality: signal.municipality.to_string(),
-                    })
+                    upsert.signal_ref = signal_ref.clone();
+                    upsert.person_key = person_key;
+                    upsert.municipality = signal.municipality.to_string();
+                    pb::operation::Op::Upsert(upsert)
                 }
                 OutboxOp::Remove { signal_ref } => pb::operation::Op::Remove(pb::SignalRemove {
                     signal_ref: signal_ref.clone(),

@@ -108,6 +108,8 @@ pub struct RegionalIndex {
     pub followup_wanted: Arc<Notify>,
     /// The key of the access log's subject pseudonyms, read once ([`crate::accesslog`]).
     pub(crate) subject_key: Arc<tokio::sync::OnceCell<String>>,
+    /// Address matches in this region (002 art. 1 "Match" 2b; off by default).
+    pub address_match: bool,
 }
 
 impl RegionalIndex {
@@ -126,7 +128,14 @@ impl RegionalIndex {
             outbox_written: Arc::new(Notify::new()),
             followup_wanted: Arc::new(Notify::new()),
             subject_key: Arc::new(tokio::sync::OnceCell::new()),
+            address_match: false,
         }
+    }
+
+    /// The same index with address matching on or off (`[matching] address`).
+    pub fn with_address_match(mut self, on: bool) -> Self {
+        self.address_match = on;
+        self
     }
 
     /// The same index applying `rules` instead of the defaults.
@@ -187,11 +196,37 @@ impl RegionalIndex {
             end_date,
             withdrawn_ms: None,
         };
+        let facts = crate::facts::YouthFacts::of_person(&person);
+        self.store_signal(partner, &signal, options, &facts, None)
+            .await?;
+        Ok((signal, person))
+    }
 
+    /// Stores a new signal whose youth is settled (see the module docs for what happens in one
+    /// transaction): by the registry, or as a youth without a BSN (`no_bsn`, stored with its
+    /// verwijsindexnummer in the same transaction, 002 art. 8.5-8.7).
+    pub(crate) async fn store_signal(
+        &self,
+        partner: &Partner,
+        signal: &Signal,
+        options: SignalOptions,
+        facts: &crate::facts::YouthFacts,
+        no_bsn: Option<&crate::store::nobsn::NoBsnYouth>,
+    ) -> Result<(), IndexError> {
+        let today = self.clock.today();
+        let now_ms = signal.created_ms;
         let mut tx = self.db.write().await?;
         let conn: &mut AnyConnection = &mut tx.tx;
         // First: writers on one youth take turns from here on (see `signals::lock_youth`).
         signals::upsert_youth(conn, &signal.bsn, &signal.municipality).await?;
+        if let Some(youth) = no_bsn {
+            if crate::store::nobsn::youth(conn, &youth.vin)
+                .await?
+                .is_none()
+            {
+                crate::store::nobsn::insert_youth(conn, youth).await?;
+            }
+        }
         // A signal past its end date is not active: end it first so it neither blocks a new one
         // by the same organisation nor matches (003 art. 16.1).
         let mut wrote_outbox = self.expire_in(conn, today, Some(&signal.bsn)).await? > 0;
@@ -201,12 +236,23 @@ impl RegionalIndex {
         {
             return Err(IndexError::AlreadyActive);
         }
-        signals::insert(conn, &signal).await?;
+        signals::insert(conn, signal).await?;
         // The rules' part: urgency and chain registration, and the youth's follow-up (regie,
         // consultation deadlines, prompts) once committed.
-        details::insert(conn, &signal.id, options.urgency, options.chain_registration).await?;
+        details::insert(
+            conn,
+            &signal.id,
+            options.urgency,
+            options.chain_registration,
+        )
+        .await?;
         details::enqueue(conn, &signal.bsn, now_ms).await?;
-        let outcome = matching::match_new_signal(conn, &signal, &self.region, now_ms).await?;
+        let outcome = matching::match_new_signal(conn, signal, &self.region, now_ms).await?;
+        // Signals on other youths: family, address, candidates (crate::family).
+        crate::facts::record(conn, &signal.bsn, facts).await?;
+        let links =
+            crate::family::link_new_signal(conn, signal, &self.region, self.address_match, now_ms)
+                .await?;
         // Only organisations admitted to the national index are forwarded (004 §9).
         if signal.national {
             let op = OutboxOp::Upsert {
@@ -226,9 +272,11 @@ impl RegionalIndex {
             national = signal.national,
             regional_match = outcome.match_id.as_deref().unwrap_or(""),
             others_told = outcome.others_told,
+            links,
+            without_bsn = no_bsn.is_some(),
             "signal created"
         );
-        Ok((signal, person))
+        Ok(())
     }
 
     /// Withdraws (inactivates) one of the partner's own active signals (003 art. 16.2-16.3):
@@ -379,6 +427,8 @@ impl RegionalIndex {
                     created_ms,
                 });
             }
+            // Family, address and confirmed candidate matches inside the region.
+            views.extend(crate::family::views_of_signal(&mut conn, &signal, &self.region).await?);
             for remote in matches::open_remote_of_signal(&mut conn, &signal.id).await? {
                 let other = match remote
                     .other_party
@@ -415,7 +465,10 @@ impl RegionalIndex {
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         Ok(IndexStatus {
             active_signals: count(signals::count_active(&mut conn).await?),
-            matches: count(matches::count_open(&mut conn).await?),
+            matches: count(
+                matches::count_open(&mut conn).await?
+                    + crate::store::links::count_open_links(&mut conn).await?,
+            ),
             outbox_pending: count(outbox::count_pending(&mut conn).await?),
             feed_applied_seq: feed::applied_seq(&mut conn).await?,
         })

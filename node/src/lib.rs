@@ -15,24 +15,45 @@
 //! - [`forwarder`]: drains the outbox to `Hub.Submit`, with person keys from the pseudonymiser.
 //! - [`feed`]: follows `Hub.Subscribe`, applying each item exactly once; [`remote`]: what an
 //!   item does (cross-regional matches, sealed envelopes).
-//! - [`expiry`]: ends signals whose end date has come.
+//! - [`rules`]: the region's rules as settings, and the pure rule functions (lifetime, working
+//!   days, regie, age bands); [`lifecycle`] (the scheduler: expiry, archive, destruction,
+//!   reminders), [`followup`] (after a match: consultation, informing prompt, regie),
+//!   [`regie`], [`deadlines`], [`informing`], [`rights`], [`inzage`] and [`accesslog`] (NEN
+//!   7513) apply them; [`rules_api`] serves them.
+//! - Family, address and candidate matches and signals without a BSN (issue 4): [`facts`]
+//!   (what the registry says of a youth: parents, address, fallback identity),
+//!   [`family`] (regional family and address matches, candidate proposals), [`nobsn`]
+//!   (verwijsindexnummer, linking to a BSN), [`candidates`] (the administrator's decisions),
+//!   [`nobsn_api`] serves them.
 //! - [`server`]: [`spawn`], which starts all of it.
 
+pub mod accesslog;
 pub mod api;
+pub mod candidates;
+pub mod archive;
 pub mod config;
-pub mod expiry;
 pub mod deadlines;
+pub mod destroy;
+pub mod facts;
+pub mod family;
 pub mod feed;
 pub mod followup;
 pub mod forwarder;
 pub mod index;
+pub mod informing;
+pub mod keyinputs;
+pub mod inzage;
+pub mod lifecycle;
 pub mod matching;
+pub mod nobsn;
+pub mod nobsn_api;
 pub mod party;
 pub mod regie;
 pub mod registry;
 pub mod rules;
 pub mod rules_api;
 pub mod remote;
+pub mod rights;
 pub mod server;
 pub mod signal;
 pub mod store;

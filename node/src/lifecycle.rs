@@ -11,54 +11,28 @@
 //!
 //! Every removal and inactivation of a national signal queues a hub `remove` (via
 //! `RegionalIndex::end_signal`), so the hub ends the cross-regional matches and tells the other
-//! side. Renewal and destruction by an administrator are here too.
+//! side. Renewal is here too; destruction itself is in [`crate::destroy`].
 
 use std::time::Duration;
 
 use chrono::{Days, NaiveDate};
-use sqlx::AnyConnection;
 use tokio_util::sync::CancellationToken;
 
 use crate::accesslog::Actor;
 use crate::config::Partner;
+pub use crate::destroy::DestroyWhy;
 use crate::index::RegionalIndex;
-use crate::party::Party;
 use crate::rules::{not_found, RuleError};
 use crate::signal::{check_end_date, Signal, SignalStatus};
 use crate::store::details::{self, Marker};
 use crate::store::notices::{self, Notice, Topic};
-use crate::store::{erase, lifecycle, signals, StoreError};
+use crate::store::{lifecycle, signals, StoreError};
 
 /// How often the date is looked at; the daily rules run only when it changed.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Signals handled per transaction by a sweep.
 const BATCH: i64 = 200;
-
-/// Why a signal is destroyed; the code in notices and the access log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DestroyWhy {
-    /// By an administrator: the signal was made wrongly (003 art. 16.3-16.4).
-    Wrong,
-    /// An objection was upheld (003 art. 16.6, 18.3).
-    ObjectionUpheld,
-    AgeLimit,
-    Death,
-    /// The archive term is over (003 art. 16.2).
-    ArchiveTerm,
-}
-
-impl DestroyWhy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DestroyWhy::Wrong => "wrong",
-            DestroyWhy::ObjectionUpheld => "objection_upheld",
-            DestroyWhy::AgeLimit => "age_limit",
-            DestroyWhy::Death => "death",
-            DestroyWhy::ArchiveTerm => "archive_term",
-        }
-    }
-}
 
 /// What one daily run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -101,13 +75,10 @@ impl RegionalIndex {
     /// The date rules, in the order of the module docs.
     pub async fn daily(&self) -> Result<DailyReport, StoreError> {
         let youths_destroyed = self.destroy_youths_due().await?;
+        // The sweep only fails on storage; anything else would be a bug, reported as such.
         let expired = self.expire_due().await.map_err(|e| match e {
             crate::index::IndexError::Store(s) => s,
-            other => StoreError::Corrupt(if matches!(other, crate::index::IndexError::NotFound) {
-                "expiry: signal vanished"
-            } else {
-                "expiry"
-            }),
+            _ => StoreError::Corrupt("expiry sweep"),
         })?;
         let purged = self.purge_archive().await?;
         let escalated = self.escalate_missed().await?;
@@ -133,10 +104,14 @@ impl RegionalIndex {
                 let mut conn = self.db.pool.acquire().await?;
                 lifecycle::youths_after(&mut conn, &after, BATCH).await?
             };
-            let Some(last) = page.last() else { return Ok(destroyed) };
+            let Some(last) = page.last() else {
+                return Ok(destroyed);
+            };
             after = last.to_string();
             for bsn in &page {
-                let Some(person) = self.registry.lookup(bsn) else { continue };
+                let Some(person) = self.registry.lookup(bsn) else {
+                    continue;
+                };
                 let why = if person.death_date.is_some_and(|d| d <= today) {
                     DestroyWhy::Death
                 } else if person.age_on(today) >= max_age {
@@ -153,122 +128,24 @@ impl RegionalIndex {
         }
     }
 
-    /// Destroys all of a youth's signals, archive included (003 art. 16.5).
-    async fn destroy_youth_in(
-        &self,
-        conn: &mut AnyConnection,
-        bsn: &vir_shared::Bsn,
-        why: DestroyWhy,
-    ) -> Result<(), StoreError> {
-        let now_ms = self.clock.now().timestamp_millis();
-        signals::lock_youth(&mut *conn, bsn).await?;
-        let all = lifecycle::all_on_youth(&mut *conn, bsn).await?;
-        for signal in all.iter().filter(|s| s.status == SignalStatus::Active) {
-            self.end_signal(&mut *conn, signal, SignalStatus::Inactive, now_ms).await?;
-        }
-        erase::erase_youth(&mut *conn, bsn).await?;
-        let days = self.rules.config.lifetime.death_inform_days;
-        if why == DestroyWhy::Death && days > 0 {
-            // 002 art. 17.6: the administrator informs the signallers within the term; only
-            // this task, naming the organisations, is kept.
-            let due = self.clock.today().checked_add_days(Days::new(u64::from(days)));
-            for admin in self.rules.administrators() {
-                let mut task = Notice::new(admin.oin.as_str(), Topic::SignallersToInform, now_ms);
-                task.due_on = due;
-                task.detail = why.as_str().to_owned();
-                task.parties = all.iter().map(|s| Party::of_signal(s, &self.region)).collect();
-                notices::insert(&mut *conn, &task).await?;
-            }
-        } else {
-            for signal in &all {
-                self.tell_destroyed(&mut *conn, signal, why, now_ms).await?;
-            }
-        }
-        self.audit_in(&mut *conn, &Actor::scheduler(&self.region), "destroy_youth", "youth", Some(bsn), why.as_str())
-            .await?;
-        tracing::info!(signals = all.len(), reason = why.as_str(), "youth's signals destroyed");
-        Ok(())
-    }
-
-    /// The signaller learns that their signal was destroyed, and why (no youth named).
-    async fn tell_destroyed(
-        &self,
-        conn: &mut AnyConnection,
-        signal: &Signal,
-        why: DestroyWhy,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        let mut notice = Notice::new(signal.partner_oin.as_str(), Topic::SignalDestroyed, now_ms);
-        notice.signal_id = signal.id.clone();
-        notice.detail = why.as_str().to_owned();
-        notices::insert(conn, &notice).await
-    }
-
-    /// Destroys one signal in the caller's transaction: it ends (a hub `remove` if national),
-    /// every signaller who had a match with it is told when the law asks (003 art. 20; 002 art.
-    /// 23), and every trace is erased. Returns how many signallers were told.
-    pub(crate) async fn destroy_in(
-        &self,
-        conn: &mut AnyConnection,
-        signal: &Signal,
-        why: DestroyWhy,
-        actor: &Actor,
-    ) -> Result<usize, StoreError> {
-        let now_ms = self.clock.now().timestamp_millis();
-        signals::lock_youth(&mut *conn, &signal.bsn).await?;
-        if signal.status == SignalStatus::Active {
-            self.end_signal(&mut *conn, signal, SignalStatus::Inactive, now_ms).await?;
-        }
-        let told = match why {
-            DestroyWhy::Wrong | DestroyWhy::ObjectionUpheld => {
-                self.tell_removed(&mut *conn, signal, Topic::SignalRemoved, now_ms).await?
-            }
-            _ => 0,
-        };
-        erase::erase_signal(&mut *conn, &signal.id, &signal.bsn).await?;
-        if why != DestroyWhy::ArchiveTerm {
-            self.tell_destroyed(&mut *conn, signal, why, now_ms).await?;
-        }
-        self.audit_in(&mut *conn, actor, "destroy_signal", &format!("signal:{}", signal.id), Some(&signal.bsn), why.as_str())
-            .await?;
-        Ok(told)
-    }
-
-    /// Tells every signaller who ever had a regional match with `signal` that it was corrected
-    /// or removed (003 art. 20; 002 art. 23). Other regions learn a removal from the hub.
-    pub(crate) async fn tell_removed(
-        &self,
-        conn: &mut AnyConnection,
-        signal: &Signal,
-        topic: Topic,
-        now_ms: i64,
-    ) -> Result<usize, StoreError> {
-        let mut party = Party::of_signal(signal, &self.region);
-        if topic == Topic::SignalRemoved {
-            // A removed signal's contact details are not handed out again.
-            party.contact = Default::default();
-        }
-        let others = lifecycle::ever_matched_with(&mut *conn, &signal.id).await?;
-        for other in &others {
-            let mut notice = Notice::new(other.partner_oin.as_str(), topic, now_ms);
-            notice.signal_id = other.id.clone();
-            notice.bsn = other.bsn.to_string();
-            notice.parties = vec![party.clone()];
-            notices::insert(&mut *conn, &notice).await?;
-        }
-        Ok(others.len())
-    }
-
     /// Destroys archived signals whose archive term is over (003 art. 16.2); returns how many.
     pub async fn purge_archive(&self) -> Result<usize, StoreError> {
         let mut total = 0;
         loop {
-            let cutoff = crate::rules::lifetime::archive_cutoff(self.clock.today(), &self.rules.config.lifetime);
+            let cutoff = crate::rules::lifetime::archive_cutoff(
+                self.clock.today(),
+                &self.rules.config.lifetime,
+            );
             let mut tx = self.db.write().await?;
             let due = lifecycle::past_archive_term(&mut tx.tx, cutoff, BATCH).await?;
             for signal in &due {
-                self.destroy_in(&mut tx.tx, signal, DestroyWhy::ArchiveTerm, &Actor::scheduler(&self.region))
-                    .await?;
+                self.destroy_in(
+                    &mut tx.tx,
+                    signal,
+                    DestroyWhy::ArchiveTerm,
+                    &Actor::scheduler(&self.region),
+                )
+                .await?;
             }
             tx.commit().await?;
             total += due.len();
@@ -285,7 +162,9 @@ impl RegionalIndex {
             return Ok(0);
         }
         let today = self.clock.today();
-        let until = today.checked_add_days(Days::new(u64::from(days))).unwrap_or(NaiveDate::MAX);
+        let until = today
+            .checked_add_days(Days::new(u64::from(days)))
+            .unwrap_or(NaiveDate::MAX);
         let now_ms = self.clock.now().timestamp_millis();
         let mut tx = self.db.write().await?;
         let due = lifecycle::ending_by(&mut tx.tx, until, BATCH).await?;
@@ -319,7 +198,9 @@ impl RegionalIndex {
             .ok_or_else(|| not_found("no such signal of your organisation"))?;
         if signal.status == SignalStatus::Active && signal.end_date <= today {
             // Its end date came before the daily sweep did: it is expired, not renewable.
-            let wrote = self.end_signal(conn, &signal, SignalStatus::Expired, now_ms).await?;
+            let wrote = self
+                .end_signal(conn, &signal, SignalStatus::Expired, now_ms)
+                .await?;
             tx.commit().await?;
             if wrote {
                 self.outbox_written.notify_one();
@@ -333,7 +214,9 @@ impl RegionalIndex {
         let new_end = check_end_date(end_date, today, self.rules.config.lifetime.active_months)?;
         lifecycle::set_end_date(conn, &signal.id, new_end).await?;
         details::mark(conn, &signal.id, Marker::Renewed, now_ms).await?;
-        let renewed = signals::get(conn, &signal.id).await?.ok_or_else(|| not_found("signal"))?;
+        let renewed = signals::get(conn, &signal.id)
+            .await?
+            .ok_or_else(|| not_found("signal"))?;
         tx.commit().await?;
         tracing::info!(signal_id = %signal.id, end_date = %new_end, "signal renewed");
         Ok(renewed)

@@ -103,8 +103,8 @@ pub async fn match_new_signal(
 }
 
 /// Takes a signal that stopped being active out of its matches: it leaves its regional match
-/// (which ends when fewer than two signals remain) and its side of every cross-regional match
-/// ends. The hub ends the other side when the `remove` operation arrives.
+/// (which ends when fewer than two signals remain), its family, address and candidate links
+/// end, and its side of every cross-regional match ends. The hub ends the other side when the `remove` operation arrives.
 pub async fn signal_ended(
     conn: &mut AnyConnection,
     signal_id: &str,
@@ -117,5 +117,6 @@ pub async fn signal_ended(
         }
     }
     matches::end_remote_of_signal(&mut *conn, signal_id, now_ms).await?;
-    Ok(())
+    // Its family, address and candidate matches too (crate::family).
+    crate::family::signal_ended(conn, signal_id, now_ms).await
 }

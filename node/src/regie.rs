@@ -63,7 +63,9 @@ impl RegionalIndex {
         let lead_region = self.lead_region(scope);
         if let Some(c) = &open {
             let still_involved = candidates.iter().any(|x| x.oin == c.coordinator_oin)
-                || municipal.as_ref().is_some_and(|m| m.oin == c.coordinator_oin);
+                || municipal
+                    .as_ref()
+                    .is_some_and(|m| m.oin == c.coordinator_oin);
             if c.basis == Basis::Chosen && still_involved && c.lead_region == lead_region {
                 return Ok(());
             }
@@ -74,7 +76,12 @@ impl RegionalIndex {
                 basis: Basis::ResidenceRegion,
             }
         } else {
-            propose(&self.rules.config.regie, &candidates, municipal, scope.urgent)
+            propose(
+                &self.rules.config.regie,
+                &candidates,
+                municipal,
+                scope.urgent,
+            )
         };
         let coordinator = wanted.coordinator.clone().unwrap_or_else(|| Candidate {
             oin: String::new(),
@@ -83,7 +90,9 @@ impl RegionalIndex {
             signal_id: String::new(),
         });
         let record = Coordination {
-            id: open.as_ref().map_or_else(|| uuid::Uuid::new_v4().to_string(), |c| c.id.clone()),
+            id: open
+                .as_ref()
+                .map_or_else(|| uuid::Uuid::new_v4().to_string(), |c| c.id.clone()),
             bsn: scope.bsn.to_string(),
             coordinator_oin: coordinator.oin.clone(),
             coordinator_org: coordinator.organisation.clone(),
@@ -96,16 +105,18 @@ impl RegionalIndex {
             ended_ms: None,
         };
         match &open {
-            Some(c) if c.coordinator_oin == record.coordinator_oin
-                && c.basis == record.basis
-                && c.lead_region == record.lead_region =>
+            Some(c)
+                if c.coordinator_oin == record.coordinator_oin
+                    && c.basis == record.basis
+                    && c.lead_region == record.lead_region =>
             {
                 return Ok(())
             }
             Some(_) => coordination::update(&mut *conn, &record).await?,
             None => coordination::insert(&mut *conn, &record).await?,
         }
-        self.tell_regie(conn, scope, &record, &coordinator, now_ms).await
+        self.tell_regie(conn, scope, &record, &coordinator, now_ms)
+            .await
     }
 
     /// Tells the signallers involved (and a municipal coordinator given regie) who coordinates.
@@ -146,14 +157,19 @@ impl RegionalIndex {
             told.push(signal.partner_oin.to_string());
         }
         // A municipal coordinator who is not a signaller here learns it has regie.
-        if coordinator.signal_id.is_empty() && self.rules.partner(&coordinator.oin).is_some() {
-            if !told.contains(&coordinator.oin) {
-                let mut notice = Notice::new(&coordinator.oin, Topic::Regie, now_ms);
-                notice.bsn = scope.bsn.to_string();
-                notice.detail = record.basis.as_str().to_owned();
-                notice.parties = scope.active.iter().map(|s| Party::of_signal(s, &self.region)).collect();
-                notices::insert(&mut *conn, &notice).await?;
-            }
+        let municipal = coordinator.signal_id.is_empty()
+            && self.rules.partner(&coordinator.oin).is_some()
+            && !told.contains(&coordinator.oin);
+        if municipal {
+            let mut notice = Notice::new(&coordinator.oin, Topic::Regie, now_ms);
+            notice.bsn = scope.bsn.to_string();
+            notice.detail = record.basis.as_str().to_owned();
+            notice.parties = scope
+                .active
+                .iter()
+                .map(|s| Party::of_signal(s, &self.region))
+                .collect();
+            notices::insert(&mut *conn, &notice).await?;
         }
         tracing::info!(coordination = %record.id, basis = record.basis.as_str(), "regie settled");
         Ok(())
@@ -190,12 +206,15 @@ impl RegionalIndex {
             .ok_or_else(|| {
                 RuleError::Invalid(crate::signal::InvalidField {
                     field: "coordinator_oin",
-                    reason: "not an organisation of this match nor the municipality's coordinator".into(),
+                    reason: "not an organisation of this match nor the municipality's coordinator"
+                        .into(),
                 })
             })?;
         let open = coordination::open_of_youth(conn, signal.bsn.as_str()).await?;
         let record = Coordination {
-            id: open.as_ref().map_or_else(|| uuid::Uuid::new_v4().to_string(), |c| c.id.clone()),
+            id: open
+                .as_ref()
+                .map_or_else(|| uuid::Uuid::new_v4().to_string(), |c| c.id.clone()),
             bsn: signal.bsn.to_string(),
             coordinator_oin: chosen.oin.clone(),
             coordinator_org: chosen.organisation.clone(),
@@ -211,7 +230,8 @@ impl RegionalIndex {
             Some(_) => coordination::update(conn, &record).await?,
             None => coordination::insert(conn, &record).await?,
         }
-        self.tell_regie(conn, &scope, &record, &chosen, now_ms).await?;
+        self.tell_regie(conn, &scope, &record, &chosen, now_ms)
+            .await?;
         tx.commit().await?;
         Ok(record)
     }

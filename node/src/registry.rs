@@ -15,6 +15,14 @@ use vir_shared::Bsn;
 /// Looks people up by BSN. `None`: the registry does not know this BSN.
 pub trait PersonRegistry: Send + Sync {
     fn lookup(&self, bsn: &Bsn) -> Option<Person>;
+
+    /// The people with this fallback identity (`vir_shared::fallback::fallback_input`:
+    /// normalised surname, birth date, gender), for a signal without a BSN (003 art. 8.3:
+    /// resolve against the registry). A registry that cannot search returns none.
+    fn search(&self, fallback_input: &str) -> Vec<Person> {
+        let _ = fallback_input;
+        Vec::new()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +44,8 @@ pub enum RegistryError {
 /// The development registry: the whole JSON file indexed by BSN in memory.
 pub struct FileRegistry {
     people: HashMap<Bsn, Person>,
+    /// BSNs by fallback identity, for [`PersonRegistry::search`].
+    by_fallback: HashMap<String, Vec<Bsn>>,
 }
 
 impl std::fmt::Debug for FileRegistry {
@@ -68,12 +78,20 @@ impl FileRegistry {
     /// that gives two people one BSN cannot be trusted to say who a signal is about.
     pub fn from_file(file: RegistryFile) -> Result<FileRegistry, usize> {
         let mut people = HashMap::with_capacity(file.people.len());
+        let mut by_fallback: HashMap<String, Vec<Bsn>> = HashMap::new();
         for (index, person) in file.people.into_iter().enumerate() {
+            by_fallback
+                .entry(vir_shared::fallback::fallback_input_of(&person))
+                .or_default()
+                .push(person.bsn.clone());
             if people.insert(person.bsn.clone(), person).is_some() {
                 return Err(index);
             }
         }
-        Ok(FileRegistry { people })
+        Ok(FileRegistry {
+            people,
+            by_fallback,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -88,6 +106,15 @@ impl FileRegistry {
 impl PersonRegistry for FileRegistry {
     fn lookup(&self, bsn: &Bsn) -> Option<Person> {
         self.people.get(bsn).cloned()
+    }
+
+    fn search(&self, fallback_input: &str) -> Vec<Person> {
+        self.by_fallback
+            .get(fallback_input)
+            .into_iter()
+            .flatten()
+            .filter_map(|bsn| self.people.get(bsn).cloned())
+            .collect()
     }
 }
 
@@ -130,6 +157,17 @@ mod tests {
         assert_eq!(reg.len(), 2);
         assert!(reg.lookup(&"111222333".parse().unwrap()).is_some());
         assert!(reg.lookup(&Bsn::from_prefix(10_000_001).unwrap()).is_none());
+    }
+
+    #[test]
+    fn searches_by_fallback_identity() {
+        let file = RegistryFile {
+            people: vec![person("111222333"), person("123456782")],
+        };
+        let reg = FileRegistry::from_file(file).unwrap();
+        let found = reg.search("berg|2015-03-01|V");
+        assert_eq!(found.len(), 2, "both are Anna Maria van der Berg");
+        assert!(reg.search("berg|2015-03-02|V").is_empty());
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - `EnvelopeDelivered`: open it with the node's HPKE private key, store the other party and
 //!   notify the local signaller, once.
 //! - `MatchEnded`: mark the match ended.
+//! - A CANDIDATE match (equal fallback keys) is held for the administrator instead, and its
+//!   envelope kept until the decision ([`crate::candidates`]).
 //!
 //! Every check comes before the first write, so a refused item ([`Applied::Skipped`]) changes
 //! nothing but the feed position. Everything runs in the feed follower's transaction.
@@ -24,7 +26,7 @@ use crate::signal::SignalStatus;
 use crate::store::matches::{self, RemoteMatch};
 use crate::store::notifications::{self, Notification};
 use crate::store::outbox::{self, OutboxOp};
-use crate::store::{signals, StoreError};
+use crate::store::{details, signals, StoreError};
 
 /// Longest id the hub may use for a match (bounds what a feed item makes us store).
 const MAX_ID_LEN: usize = 128;
@@ -98,6 +100,12 @@ async fn match_created(
     if matches::remote(conn, &m.match_id).await?.is_some() {
         return Ok(DONE);
     }
+    // A candidate waits for the administrator; nothing is sealed yet (crate::candidates).
+    if kind == crate::family::KIND_CANDIDATE {
+        let recipient = verified_recipient(cx, &m, &other_region).ok();
+        let now_ms = cx.clock.now().timestamp_millis();
+        return crate::candidates::hold_remote(conn, &signal, &m, recipient, now_ms).await;
+    }
     let now_ms = cx.clock.now().timestamp_millis();
     let mut record = RemoteMatch {
         hub_match_id: m.match_id.clone(),
@@ -117,19 +125,7 @@ async fn match_created(
         return Ok(DONE);
     }
 
-    // Seal only to a key the federation CA certified for that region. Certificate validity
-    // is a TLS matter and uses the real time, like the handshakes, not the rules' clock.
-    let recipient = match vir_shared::tls::verify_chain(&m.other_node_chain, cx.ca, UnixTime::now())
-    {
-        Ok(peer) if peer.organisational_unit.as_deref() != Some(other_region.as_str()) => {
-            Err("certificate is not for the match's other region".to_owned())
-        }
-        Ok(peer) => peer
-            .hpke_public_key
-            .ok_or_else(|| "certificate carries no HPKE key".to_owned()),
-        Err(e) => Err(e.to_string()),
-    };
-    let recipient = match recipient {
+    let recipient = match verified_recipient(cx, &m, &other_region) {
         Ok(key) => key,
         Err(reason) => {
             // The match itself stands (the hub found it); our contact details stay here.
@@ -141,6 +137,8 @@ async fn match_created(
                 "not sealing contact details: the other node's certificate did not verify"
             );
             matches::insert_remote(conn, &record).await?;
+            // The rules follow the match up (consultation, regie) once this commits.
+            details::enqueue(conn, &signal.bsn, now_ms).await?;
             return Ok(DONE);
         }
     };
@@ -151,6 +149,7 @@ async fn match_created(
         Err(_) => return Ok(Applied::Skipped("MatchCreated: unusable HPKE key")),
     };
     matches::insert_remote(conn, &record).await?;
+    details::enqueue(conn, &signal.bsn, now_ms).await?;
     let op = OutboxOp::Relay {
         match_id: m.match_id.clone(),
         to_region: other_region.to_string(),
@@ -162,13 +161,33 @@ async fn match_created(
     Ok(Applied::Done { outbox: true })
 }
 
+/// The other node's HPKE key, if its chain verifies: seal only to a key the federation CA
+/// certified for that region. Certificate validity is a TLS matter and uses the real time,
+/// like the handshakes, not the rules' clock.
+fn verified_recipient(
+    cx: &Context<'_>,
+    m: &pb::MatchCreated,
+    other_region: &RegionCode,
+) -> Result<[u8; 32], String> {
+    match vir_shared::tls::verify_chain(&m.other_node_chain, cx.ca, UnixTime::now()) {
+        Ok(peer) if peer.organisational_unit.as_deref() != Some(other_region.as_str()) => {
+            Err("certificate is not for the match's other region".to_owned())
+        }
+        Ok(peer) => peer
+            .hpke_public_key
+            .ok_or_else(|| "certificate carries no HPKE key".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 async fn envelope_delivered(
     conn: &mut AnyConnection,
     cx: &Context<'_>,
     e: pb::EnvelopeDelivered,
 ) -> Result<Applied, StoreError> {
     let Some(record) = matches::remote(conn, &e.match_id).await? else {
-        return Ok(Applied::Skipped("EnvelopeDelivered: unknown match"));
+        // Perhaps a candidate still waiting for the administrator.
+        return crate::candidates::envelope_for_candidate(conn, cx, &e).await;
     };
     if e.from_region != record.other_region || e.about_signal_ref != record.other_signal_ref {
         return Ok(Applied::Skipped(
@@ -195,6 +214,8 @@ async fn envelope_delivered(
     };
 
     matches::set_remote_party(conn, &record.hub_match_id, &party.to_json()).await?;
+    // The other party's organisation may change who has regie.
+    details::enqueue(conn, &signal.bsn, cx.clock.now().timestamp_millis()).await?;
     if record.ended_ms.is_none() && signal.status == SignalStatus::Active {
         let notification = Notification {
             id: uuid::Uuid::new_v4().to_string(),
@@ -217,7 +238,7 @@ async fn match_ended(
     m: pb::MatchEnded,
 ) -> Result<Applied, StoreError> {
     let Some(record) = matches::remote(conn, &m.match_id).await? else {
-        return Ok(Applied::Skipped("MatchEnded: unknown match"));
+        return crate::candidates::candidate_ended(conn, cx, &m).await;
     };
     if record.signal_id != m.your_signal_ref {
         return Ok(Applied::Skipped(
@@ -226,6 +247,7 @@ async fn match_ended(
     }
     let now_ms = cx.clock.now().timestamp_millis();
     if matches::end_remote(conn, &m.match_id, now_ms).await? {
+        crate::followup::remote_party_left(conn, &record, now_ms).await?;
         tracing::info!(match_id = %m.match_id, signal_id = %record.signal_id, "remote match ended");
     }
     Ok(DONE)

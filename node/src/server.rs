@@ -1,5 +1,5 @@
 //! Starting a node: storage, registry, the links to hub and pseudonymiser, the partner API over
-//! mutual TLS, and the forwarder, feed and expiry tasks, all stopped by one token.
+//! mutual TLS, and the forwarder, feed and lifecycle tasks, all stopped by one token.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use crate::feed::FeedFollower;
 use crate::forwarder::Forwarder;
 use crate::index::RegionalIndex;
 use crate::registry::{FileRegistry, PersonRegistry};
+use crate::rules::Rules;
 
 /// Starts the node as configured, with the registry file of `config.registry`, and returns
 /// once it listens. `config.listen` may use port 0; the handle reports the real address.
@@ -57,7 +58,9 @@ pub async fn spawn_with_registry(
         .with_context(|| format!("binding {}", config.listen))?;
     let local_addr = listener.local_addr().context("reading the bound address")?;
 
-    let index = RegionalIndex::new(db.clone(), clock.clone(), config.region.clone(), registry);
+    let index = RegionalIndex::new(db.clone(), clock.clone(), config.region.clone(), registry)
+        .with_rules(Rules::of(&config))
+        .with_address_match(config.matching.address);
     let hub_connected = Arc::new(AtomicBool::new(false));
     let api = NodeApi::new(index.clone(), &config.partners, hub_connected.clone());
     let forwarder = Forwarder {
@@ -69,6 +72,7 @@ pub async fn spawn_with_registry(
         batch_size: config.forwarder.batch_size,
         poll: Duration::from_millis(config.forwarder.poll_ms),
         wake: index.outbox_written.clone(),
+        address_match: config.matching.address,
     };
     let feed = FeedFollower {
         index: index.clone(),
@@ -96,7 +100,7 @@ pub async fn spawn_with_registry(
             .add_service(health_service)
             .add_service(NodeServer::new(api))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
-        let (served, (), (), ()) = tokio::join!(
+        let (served, (), (), (), ()) = tokio::join!(
             async {
                 let served = server.await;
                 // The server ended (asked to, or failed): stop the background tasks too.
@@ -105,7 +109,8 @@ pub async fn spawn_with_registry(
             },
             forwarder.run(stop.clone()),
             feed.run(stop.clone()),
-            crate::expiry::run(index, stop.clone()),
+            crate::facts::run(index.clone(), stop.clone()),
+            crate::lifecycle::run(index, stop.clone()),
         );
         db.close().await;
         served.context("node server")?;

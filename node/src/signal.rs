@@ -150,7 +150,11 @@ impl NewSignal {
     }
 
     /// [`Self::end_date_on`] for a region whose signals live `months` (at most 24).
-    pub fn end_date_within(&self, today: NaiveDate, months: u32) -> Result<NaiveDate, InvalidField> {
+    pub fn end_date_within(
+        &self,
+        today: NaiveDate,
+        months: u32,
+    ) -> Result<NaiveDate, InvalidField> {
         check_end_date(self.end_date, today, months)
     }
 }

@@ -404,6 +404,7 @@ async fn world() -> World {
             },
             clock: ClockConfig::default(),
             rules: Default::default(),
+            matching: Default::default(),
         };
         nodes.insert(REGIONS[i], (config, client));
     }

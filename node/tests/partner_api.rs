@@ -168,6 +168,7 @@ async fn start() -> Federation {
         forwarder: ForwarderConfig::default(),
         clock: ClockConfig::default(),
         rules: Default::default(),
+        matching: Default::default(),
     };
     let clock = ManualClock::new(
         Utc.with_ymd_and_hms(TODAY.0, TODAY.1, TODAY.2, 9, 0, 0)

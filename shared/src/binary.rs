@@ -59,8 +59,14 @@ pub fn refuse_inline_password(storage_url: &str) -> Result<(), String> {
 pub fn check_tls(config_file: &Path, tls: &TlsPaths) -> anyhow::Result<String> {
     let at = |key: &str| format!("{}: `{key}`", config_file.display());
     crate::tls::server_config(tls).with_context(|| at("tls"))?;
-    let days = crate::tls::leaf_days_left(&tls.cert, SystemTime::now()).with_context(|| at("tls.cert"))?;
-    anyhow::ensure!(days >= 0, "{}: {} has expired", at("tls.cert"), tls.cert.display());
+    let days =
+        crate::tls::leaf_days_left(&tls.cert, SystemTime::now()).with_context(|| at("tls.cert"))?;
+    anyhow::ensure!(
+        days >= 0,
+        "{}: {} has expired",
+        at("tls.cert"),
+        tls.cert.display()
+    );
     Ok(if days < crate::tls::EXPIRY_WARNING_DAYS {
         format!("certificate expires in {days} days: RENEW IT NOW")
     } else {

@@ -3,7 +3,8 @@
 //! Module map:
 //! - [`bsn`], [`ids`]: identifiers that cannot hold invalid values (BSN with the 11-test, OIN,
 //!   region, CBS municipality code, postcode).
-//! - [`keys`]: pseudonymised keys (OPRF outputs) with domain and version.
+//! - [`keys`]: pseudonymised keys (OPRF outputs) with domain and version; [`fallback`]: the
+//!   normalised inputs of the address and no-BSN fallback key domains.
 //! - [`person`]: a person from the person registry, and the development registry file.
 //! - [`regions`]: the known regions and their municipalities (domain.md "Municipalities").
 //! - [`clock`]: the one clock every date rule reads; settable in development, never in production.
@@ -20,6 +21,7 @@ pub mod bsn;
 pub mod clock;
 pub mod db;
 pub mod envelope;
+pub mod fallback;
 pub mod health;
 pub mod ids;
 pub mod keys;

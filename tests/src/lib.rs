@@ -75,6 +75,22 @@ impl TestFed {
             .collect()
     }
 
+    /// [`Self::youths`] without siblings or half-siblings of an earlier one: no two share a
+    /// parent, so signals on them make client matches only, never family matches.
+    pub fn unrelated_youths(&self) -> Vec<&Person> {
+        let mut seen = std::collections::HashSet::new();
+        self.youths()
+            .into_iter()
+            .filter(|p| {
+                let fresh = p.parents.iter().all(|b| !seen.contains(b));
+                if fresh {
+                    seen.extend(p.parents.iter().cloned());
+                }
+                fresh
+            })
+            .collect()
+    }
+
     /// A living person aged 23 or more.
     pub fn adult(&self) -> &Person {
         let today = start_date();

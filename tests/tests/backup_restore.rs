@@ -138,7 +138,7 @@ async fn a_node_restored_from_pg_dump_has_the_same_signals_and_matches() {
     })
     .await;
     let youths: Vec<String> = t
-        .youths()
+        .unrelated_youths()
         .iter()
         .take(6)
         .map(|p| p.bsn.to_string())

@@ -36,6 +36,24 @@ fn every_example_loads_and_keeps_secrets_out() {
             .find(|n| n.region == node.region)
             .unwrap_or_else(|| panic!("{region} missing at the hub"));
         assert_eq!(at_hub.municipalities, node.municipalities, "{region}");
-        assert!(pseudo.nodes.iter().any(|n| n.oin == at_hub.oin && n.region == node.region));
+        assert!(pseudo
+            .nodes
+            .iter()
+            .any(|n| n.oin == at_hub.oin && n.region == node.region));
+    }
+}
+
+/// The compose federation's configurations (`deploy/compose/config`) load the same way.
+#[test]
+fn the_compose_configurations_load() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/compose/config");
+    let hub = vir_hub::HubConfig::load(&dir.join("hub.toml")).expect("compose hub.toml");
+    vir_shared::binary::refuse_inline_password(&hub.storage_url).expect("no password");
+    vir_pseudonymiser::config::Config::load(&dir.join("pseudonymiser.toml"))
+        .expect("compose pseudonymiser.toml");
+    for region in ["drenthe", "zuid-limburg", "hoeksche-waard"] {
+        let node = vir_node::config::NodeConfig::load(&dir.join(format!("node-{region}.toml")))
+            .unwrap_or_else(|e| panic!("compose node-{region}.toml: {e}"));
+        assert_eq!(node.region.as_str(), region);
     }
 }

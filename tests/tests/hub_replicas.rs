@@ -64,7 +64,7 @@ async fn nodes_on_two_hub_replicas_see_the_same_matches_and_feeds_stay_contiguou
         .expect("Zuid-Limburg on replica B");
 
     let youths: Vec<String> = t
-        .youths()
+        .unrelated_youths()
         .iter()
         .take(12)
         .map(|p| p.bsn.to_string())

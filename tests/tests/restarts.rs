@@ -51,7 +51,7 @@ async fn node_status(t: &TestFed, org: &str) -> pb::NodeStatusResponse {
 async fn a_node_crashed_mid_stream_resumes_its_feed_without_loss_or_repetition() {
     let mut t = TestFed::start().await;
     let youths: Vec<String> = t
-        .youths()
+        .unrelated_youths()
         .iter()
         .take(24)
         .map(|p| p.bsn.to_string())
@@ -99,7 +99,7 @@ async fn a_node_crashed_mid_stream_resumes_its_feed_without_loss_or_repetition()
 async fn signals_queued_while_the_hub_is_down_all_arrive_once_after_it_restarts() {
     let mut t = TestFed::start().await;
     let youths: Vec<String> = t
-        .youths()
+        .unrelated_youths()
         .iter()
         .skip(30)
         .take(15)

@@ -57,6 +57,14 @@ pub enum Command {
     /// Notifications for your organisation.
     #[command(subcommand)]
     Notification(NotificationCommand),
+    /// The rules' prompts, reminders and alerts for your organisation (consult, inform, renew,
+    /// regie, deadline missed, a party left, a signal corrected or removed).
+    #[command(subcommand)]
+    Notice(NoticeCommand),
+    /// For the regional administrator (functioneel beheerder): destroy, correct, bezwaar,
+    /// inzage, deadlines, access log.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Status of your node (counts, outbox, feed, hub link).
     Status,
     /// The national hub.
@@ -73,18 +81,72 @@ pub enum SignalCommand {
     Create(CreateSignal),
     /// Your organisation's signals.
     List,
-    /// Withdraw (inactivate) one of your signals.
+    /// Withdraw (inactivate) one of your signals: it goes to the archive (003 art. 16.7).
     Withdraw {
         /// The signal id from `signal list`.
         id: String,
+    },
+    /// Renew one of your active signals: its 2 years start again today (003 art. 16.1).
+    Renew {
+        id: String,
+        /// New end date, YYYY-MM-DD, at most 2 years ahead (default: 2 years).
+        #[arg(long)]
+        end_date: Option<String>,
+    },
+    /// The archived signals of other organisations on the youths of your active signals
+    /// (003 art. 16.8).
+    Archive,
+    /// Record whom you informed about a signal, or why informing is postponed (003 art. 9).
+    Inform {
+        id: String,
+        /// parents, parents-and-youth or youth (must fit the youth's age, 003 art. 9.2).
+        #[arg(long, value_enum, conflicts_with = "postponed")]
+        informed: Option<crate::rules::AddresseeArg>,
+        /// When, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        on: Option<String>,
+        /// Why informing is postponed (003 art. 9.3).
+        #[arg(long)]
+        postponed: Option<String>,
+    },
+    /// Ask the administrator to destroy a signal you made wrongly (003 art. 16.3).
+    RequestDestruction { id: String },
+    /// Link a signal made without a BSN to the youth's BSN, once known: it is matched again.
+    Link {
+        id: String,
+        #[arg(long)]
+        bsn: String,
     },
 }
 
 #[derive(Debug, Args)]
 pub struct CreateSignal {
-    /// The youth's BSN (9 digits, 11-test).
-    #[arg(long)]
+    /// The youth's BSN (9 digits, 11-test). Without one, describe the youth with --surname,
+    /// --birth-date and --gender (002 art. 8.5-8.7).
+    #[arg(long, default_value = "", required_unless_present = "surname")]
     pub bsn: String,
+    /// Without a BSN: the surname as you know it ("Van der Berg" or "Berg, van der").
+    #[arg(long, conflicts_with = "bsn", requires_all = ["birth_date", "gender"])]
+    pub surname: Option<String>,
+    /// Without a BSN: the first given name (helps the administrator judge a candidate).
+    #[arg(long, requires = "surname")]
+    pub given_name: Option<String>,
+    /// Without a BSN: the birth date, YYYY-MM-DD.
+    #[arg(long, requires = "surname")]
+    pub birth_date: Option<String>,
+    /// Without a BSN: V, M or O.
+    #[arg(long, requires = "surname")]
+    pub gender: Option<String>,
+    /// Without a BSN: the municipality of residence (CBS code, e.g. 0106).
+    #[arg(long, requires = "surname")]
+    pub municipality: Option<String>,
+    /// Without a BSN: postcode (with --house-number).
+    #[arg(long, requires_all = ["surname", "house_number"])]
+    pub postcode: Option<String>,
+    #[arg(long, requires = "postcode")]
+    pub house_number: Option<u32>,
+    #[arg(long, requires = "house_number")]
+    pub addition: Option<String>,
     /// Your name, as the other professionals will see it.
     #[arg(long)]
     pub name: String,
@@ -97,12 +159,150 @@ pub struct CreateSignal {
     /// Planned end date, YYYY-MM-DD, at most 2 years ahead (default: 2 years).
     #[arg(long)]
     pub end_date: Option<String>,
+    /// Hoeksche Waard urgency code: 1 "laag" or 2 "urgent" (004 §5, §12).
+    #[arg(long, default_value_t = 0)]
+    pub urgency: u32,
+    /// Hoeksche Waard ketenregistratie: involvement without a concern (004 §11, §13).
+    #[arg(long)]
+    pub chain_registration: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum MatchCommand {
     /// Your matches.
     List,
+    /// Per match: the consultation deadline, whether you consulted, who has regie.
+    FollowUp,
+    /// Record that you consulted the other signallers (003 art. 10.1).
+    Consulted {
+        match_id: String,
+        /// When, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        on: Option<String>,
+    },
+    /// Choose who coordinates (003 Bijlage 2; 002 art. 14.1): a party of the match or the
+    /// municipality's coordinator, by OIN.
+    Regie {
+        match_id: String,
+        #[arg(long)]
+        coordinator: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NoticeCommand {
+    /// Your notices, oldest first.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Destroy a signal: every trace is erased (003 art. 16.2-16.3).
+    Destroy {
+        signal_id: String,
+        #[arg(long, value_enum)]
+        reason: crate::rules::DestroyArg,
+    },
+    /// Correct a signaller's contact details; matched signallers are told (003 art. 20).
+    Correct {
+        signal_id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        phone: String,
+        #[arg(long, default_value = "")]
+        email: String,
+    },
+    /// Objections (bezwaar, 003 art. 18; 002 art. 20).
+    #[command(subcommand)]
+    Bezwaar(BezwaarCommand),
+    /// The complete export for one youth within the region (003 art. 17; 002 art. 18).
+    Inzage {
+        #[arg(long)]
+        bsn: String,
+        /// Who asks: parents, parents-and-youth or youth (003 art. 19.1).
+        #[arg(long, value_enum)]
+        by: crate::rules::AddresseeArg,
+        /// The youth cannot weigh their interests: the parents act (003 art. 19.2).
+        #[arg(long)]
+        not_capable: bool,
+    },
+    /// Missed consultation deadlines, objection decisions due, and your open tasks.
+    Deadlines,
+    /// Close one of your tasks (a destruction request not granted, a death notice handled).
+    CloseTask { notice_id: String },
+    /// The access log (NEN 7513).
+    #[command(subcommand)]
+    Accesslog(AccesslogCommand),
+    /// Candidate matches on signals without a BSN (002 art. 8.5-8.7): confirm or reject.
+    #[command(subcommand)]
+    Candidates(CandidatesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CandidatesCommand {
+    /// Candidates waiting for your decision (all of them with --all).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// The same youth: both signallers are told, once.
+    Confirm { id: String },
+    /// Not the same youth: nobody is ever told.
+    Reject { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BezwaarCommand {
+    /// Register an objection, accepted at any time; late ones are flagged (001 Q30).
+    Lodge {
+        #[arg(long)]
+        bsn: String,
+        /// One signal (default: every signal on the youth).
+        #[arg(long)]
+        signal: Option<String>,
+        /// Who objects: parents, parents-and-youth or youth (003 art. 19.1).
+        #[arg(long, value_enum)]
+        by: crate::rules::AddresseeArg,
+        /// Received on, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        lodged_on: Option<String>,
+        /// When the person was informed, if not recorded with the signals.
+        #[arg(long)]
+        informed_on: Option<String>,
+        #[arg(long)]
+        not_capable: bool,
+    },
+    /// Decide: upheld destroys, no-longer-needed inactivates, rejected keeps.
+    Decide {
+        objection_id: String,
+        #[arg(long, value_enum)]
+        outcome: crate::rules::OutcomeArg,
+        #[arg(long)]
+        on: Option<String>,
+    },
+    /// Objections, or only the undecided ones.
+    List {
+        #[arg(long)]
+        open: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccesslogCommand {
+    /// Entries, optionally about one youth or by one organisation.
+    Query {
+        #[arg(long)]
+        bsn: Option<String>,
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Check the hash chain: an edited or deleted entry is found.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,6 +16,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
     match cli.command {
         Command::Signal(cmd) => signal(&cli.target, cmd, json).await,
+        Command::Match(
+            cmd @ (MatchCommand::FollowUp
+            | MatchCommand::Consulted { .. }
+            | MatchCommand::Regie { .. }),
+        ) => crate::rules::match_command(&cli.target, cmd, json).await,
+        Command::Notice(NoticeCommand::List) => crate::rules::notices(&cli.target, json).await,
+        Command::Admin(cmd) => crate::admin::admin(&cli.target, cmd, json).await,
         Command::Match(MatchCommand::List) => {
             let mut node = NodeClient::new(target::node_channel(&cli.target)?);
             let res = node
@@ -135,6 +142,7 @@ async fn signal(target: &TargetArgs, cmd: SignalCommand, json: bool) -> anyhow::
     let mut node = NodeClient::new(target::node_channel(target)?);
     match cmd {
         SignalCommand::Create(c) => {
+            let without_bsn = crate::nobsn::identity(&c);
             let req = pb::CreateSignalRequest {
                 bsn: c.bsn,
                 signaller: Some(pb::Contact {
@@ -143,7 +151,9 @@ async fn signal(target: &TargetArgs, cmd: SignalCommand, json: bool) -> anyhow::
                     email: c.email,
                 }),
                 end_date: c.end_date.unwrap_or_default(),
-                ..Default::default()
+                urgency: c.urgency,
+                chain_registration: c.chain_registration,
+                without_bsn,
             };
             let s = node.create_signal(req).await.map_err(status)?.into_inner();
             if json {
@@ -186,6 +196,13 @@ async fn signal(target: &TargetArgs, cmd: SignalCommand, json: bool) -> anyhow::
                 }
             }
         }
+        other @ (SignalCommand::Renew { .. }
+        | SignalCommand::Archive
+        | SignalCommand::Inform { .. }
+        | SignalCommand::RequestDestruction { .. }) => {
+            return crate::rules::signal_command(&mut node, other, json).await;
+        }
+        SignalCommand::Link { id, bsn } => return crate::nobsn::link(target, id, bsn, json).await,
         SignalCommand::Withdraw { id } => {
             let s = node
                 .withdraw_signal(pb::WithdrawSignalRequest { signal_id: id })
@@ -253,11 +270,11 @@ fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
     })
 }
 
-fn status(s: tonic::Status) -> anyhow::Error {
+pub(crate) fn status(s: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", s.code(), s.message())
 }
 
-fn print_json(v: &serde_json::Value) {
+pub(crate) fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
@@ -271,7 +288,7 @@ fn kind_name(k: i32) -> &'static str {
     }
 }
 
-fn status_name(s: i32) -> &'static str {
+pub(crate) fn status_name(s: i32) -> &'static str {
     match pb::SignalStatus::try_from(s) {
         Ok(pb::SignalStatus::Active) => "active",
         Ok(pb::SignalStatus::Inactive) => "inactive",
@@ -286,15 +303,22 @@ fn contact_json(c: &Option<pb::Contact>) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
-fn signal_json(s: &pb::Signal) -> serde_json::Value {
+pub(crate) fn signal_json(s: &pb::Signal) -> serde_json::Value {
     json!({
         "id": s.id, "bsn": s.bsn, "youth_name": s.youth_name, "birth_date": s.birth_date,
         "signaller": contact_json(&s.signaller), "status": status_name(s.status),
         "created_at": s.created_at, "end_date": s.end_date, "national": s.national,
+        "urgency": s.urgency, "chain_registration": s.chain_registration,
+        "archive_until": s.archive_until, "renewed_at": s.renewed_at,
+        "verwijsindex_number": s.verwijsindex_number,
+        "informing": s.informing.as_ref().map(|i| json!({
+            "informed": i.informed, "informed_on": i.informed_on,
+            "postponed_reason": i.postponed_reason, "recorded_at": i.recorded_at, "required": i.required,
+        })),
     })
 }
 
-fn party_json(p: &pb::MatchParty) -> serde_json::Value {
+pub(crate) fn party_json(p: &pb::MatchParty) -> serde_json::Value {
     json!({
         "organisation": p.organisation, "organisation_oin": p.organisation_oin,
         "category": p.category, "signaller": contact_json(&p.signaller), "region": p.region,
@@ -317,7 +341,7 @@ fn notification_json(n: &pb::Notification) -> serde_json::Value {
     })
 }
 
-fn party_line(p: &pb::MatchParty) -> String {
+pub(crate) fn party_line(p: &pb::MatchParty) -> String {
     if p.contact_pending {
         return format!(
             "{} ({}, {}): contact details on their way",

@@ -4,8 +4,11 @@
 //! present. Against the local federation, `--data DIR --as REGION/ORG` picks the certificate and
 //! node address from `DIR/federation.toml`; elsewhere give `--node`, `--cert`, `--key`, `--ca`.
 
+mod admin;
 mod cli;
 mod commands;
+mod nobsn;
+mod rules;
 mod target;
 
 use clap::Parser;

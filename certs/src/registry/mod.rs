@@ -6,13 +6,18 @@
 //! another region, so the same child can be signalled in two regions and family matches can
 //! cross a regional border, as 13.5% of them do in practice (domain.md "Scale"). Every BSN
 //! passes the 11-test and is unique; children list their parents' BSNs, and parents are people
-//! in the file themselves. A handful of adults (about 0.5%) have died.
+//! in the file themselves. A handful of adults (about 0.5%) have died. Blended households
+//! (half-siblings, step-siblings at one address) and cousins are added after the households
+//! (`kin.rs`), so tests find every kind of family match and the cousins that must not match.
 //!
 //! Ages are relative to a reference date: [`generate`] uses today, so a 22-year-old stays a
 //! youth when the file is used; [`generate_on`] takes the date explicitly and is a pure function
 //! of (seed, households, date).
 
+mod kin;
 mod names;
+
+pub use kin::are_cousins;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -54,10 +59,15 @@ pub fn generate_on(seed: u64, households: usize, today: NaiveDate) -> RegistryFi
         bsn_prefixes: HashSet::new(),
         addresses: HashSet::new(),
         people: Vec::new(),
+        households: Vec::new(),
     };
     for _ in 0..households {
         generator.household();
     }
+    // Blended households and cousins from a second stream, so the households above stay the
+    // same as without them (kin.rs).
+    generator.rng = StdRng::seed_from_u64(seed ^ 0x6b69_6e5f_7365_6564);
+    generator.kin(households);
     RegistryFile {
         people: generator.people,
     }
@@ -88,6 +98,13 @@ struct Generator {
     /// that address matches only arise where a test makes them.
     addresses: HashSet<(Postcode, u32, Option<String>)>,
     people: Vec<Person>,
+    /// Each household's region and first parent (index into `people`), for `kin.rs`.
+    households: Vec<HouseholdRecord>,
+}
+
+struct HouseholdRecord {
+    region_index: usize,
+    first_parent: Option<usize>,
 }
 
 /// Where a household lives.
@@ -166,6 +183,10 @@ impl Generator {
         }
 
         let parent_bsns: Vec<Bsn> = parents.iter().map(|p| p.bsn.clone()).collect();
+        self.households.push(HouseholdRecord {
+            region_index,
+            first_parent: (!parents.is_empty()).then_some(self.people.len()),
+        });
         self.people.extend(parents);
         for age in child_ages {
             let gender = self.child_gender();

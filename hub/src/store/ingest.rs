@@ -4,14 +4,17 @@
 //! Upserts are applied in bulk runs (`upsert.rs`), matches made and ended in `matching.rs`.
 //!
 //! Matching rules of the hub:
-//! - Signals match when their person keys are equal (same value and key version) and they
-//!   belong to different regions. Same-region matches are the node's own business.
+//! - Signals match when they share a key (same value and key version) and belong to different
+//!   regions: a person key (client), a parent key (family), an address key (address) or a
+//!   fallback key where one has no BSN (candidate); the strongest kind wins ([`super::kinds`]).
+//!   Same-region matches are the node's own business.
 //! - A pair has at most one active match. A new match is told to both nodes (`MatchCreated`,
 //!   each from its own view, with the other node's certificate chain).
 //! - A removed signal ends its active matches; the other side is told (`MatchEnded`).
 //! - An active signal re-upserted with a different key of the same version identifies another
 //!   person now (a corrected BSN): its matches end and both sides are told. A different key
-//!   version is a key rotation of the same person: matches stay.
+//!   version is a key rotation of the same person: matches stay. Otherwise a re-upserted
+//!   signal's matches are reconciled with its new keys (`keys.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

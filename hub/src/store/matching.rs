@@ -1,5 +1,6 @@
-//! Cross-region matching inside a `Submit` transaction: creating a match for every active
-//! signal of another region with the same person key, and ending matches when a signal goes.
+//! Cross-region matching inside a `Submit` transaction: creating a match (of the kind that
+//! [`super::kinds`] picks) with every active signal of another region that shares a key, and
+//! ending matches when a signal goes or its basis does.
 //!
 //! A new match is told to both nodes (`MatchCreated`, each from its own view, with the other
 //! node's certificate chain so it can verify it and seal its envelope to the certified HPKE
@@ -7,19 +8,20 @@
 
 use sqlx::Row;
 use vir_proto as pb;
-use vir_shared::keys::PseudoKey;
 use vir_shared::RegionCode;
 
 use super::ingest::Ingest;
+use super::kinds::Kind;
 use crate::error::StoreError;
 use crate::ops::SignalRef;
 
-/// Matches rows per INSERT (4 parameters each, plus 3 shared).
+/// Matches rows per INSERT (5 parameters each, plus 2 shared).
 const INSERT_CHUNK: usize = 250;
 
 /// A match created in this transaction and not yet written: the submitting region is side a.
 pub(super) struct NewMatch {
     match_id: String,
+    kind: Kind,
     own_ref: String,
     other_region: String,
     other_ref: String,
@@ -43,82 +45,28 @@ impl Ingest<'_> {
                  created_ms) VALUES ",
             );
             for i in 0..chunk.len() {
-                let p = 4 + 4 * i;
+                let p = 3 + 5 * i;
                 let sep = if i == 0 { "" } else { ", " };
                 sql.push_str(&format!(
-                    "{sep}(${p}, $1, $2, ${}, ${}, ${}, $3)",
+                    "{sep}(${p}, ${}, $1, ${}, ${}, ${}, $2)",
                     p + 1,
                     p + 2,
-                    p + 3
+                    p + 3,
+                    p + 4
                 ));
             }
             let mut query = sqlx::query(&sql)
-                .bind("client")
                 .bind(self.region.as_str())
                 .bind(self.now_ms);
             for m in chunk {
                 query = query
                     .bind(m.match_id.as_str())
+                    .bind(m.kind.label())
                     .bind(m.own_ref.as_str())
                     .bind(m.other_region.as_str())
                     .bind(m.other_ref.as_str());
             }
             query.execute(&mut *self.conn).await?;
-        }
-        Ok(())
-    }
-
-    /// Whether a signal of this node and one of another region already have an active match.
-    async fn active_match_exists(
-        &mut self,
-        signal_ref: &SignalRef,
-        other_region: &str,
-        other_ref: &str,
-    ) -> Result<bool, StoreError> {
-        self.flush_matches().await?;
-        let found = sqlx::query(
-            "SELECT match_id FROM matches WHERE ended_ms IS NULL AND \
-             ((region_a = $1 AND ref_a = $2 AND region_b = $3 AND ref_b = $4) OR \
-              (region_a = $3 AND ref_a = $4 AND region_b = $1 AND ref_b = $2))",
-        )
-        .bind(self.region.as_str())
-        .bind(signal_ref.as_str())
-        .bind(other_region)
-        .bind(other_ref)
-        .fetch_optional(&mut *self.conn)
-        .await?;
-        Ok(found.is_some())
-    }
-
-    /// Creates a match with every active signal of another region with the same key, unless
-    /// the pair already has an active one (only possible when `may_have_matches`).
-    pub(super) async fn match_key(
-        &mut self,
-        signal_ref: &SignalRef,
-        key: &PseudoKey,
-        may_have_matches: bool,
-    ) -> Result<(), StoreError> {
-        let others = sqlx::query(
-            "SELECT region, signal_ref FROM signals \
-             WHERE person_key = $1 AND key_version = $2 AND active = 1 AND region <> $3",
-        )
-        .bind(key.value.to_vec())
-        .bind(i64::from(key.version))
-        .bind(self.region.as_str())
-        .fetch_all(&mut *self.conn)
-        .await?;
-        for row in others {
-            let other_region: String = row.try_get(0)?;
-            let other_ref: String = row.try_get(1)?;
-            if may_have_matches
-                && self
-                    .active_match_exists(signal_ref, &other_region, &other_ref)
-                    .await?
-            {
-                continue;
-            }
-            self.create_match(signal_ref, &other_region, &other_ref)
-                .await?;
         }
         Ok(())
     }
@@ -130,6 +78,7 @@ impl Ingest<'_> {
         signal_ref: &SignalRef,
         other_region: &str,
         other_ref: &str,
+        kind: Kind,
     ) -> Result<(), StoreError> {
         let other_region: RegionCode = other_region
             .parse()
@@ -137,6 +86,7 @@ impl Ingest<'_> {
         let match_id = uuid::Uuid::new_v4().hyphenated().to_string();
         self.new_matches.push(NewMatch {
             match_id: match_id.clone(),
+            kind,
             own_ref: signal_ref.to_string(),
             other_region: other_region.to_string(),
             other_ref: other_ref.to_owned(),
@@ -146,7 +96,7 @@ impl Ingest<'_> {
         let other_chain = self.chain(&other_region).await?;
         let ours = pb::MatchCreated {
             match_id: match_id.clone(),
-            kind: pb::MatchKind::Client as i32,
+            kind: kind.to_proto() as i32,
             your_signal_ref: signal_ref.to_string(),
             other_region: other_region.to_string(),
             other_signal_ref: other_ref.to_owned(),
@@ -154,7 +104,7 @@ impl Ingest<'_> {
         };
         let theirs = pb::MatchCreated {
             match_id,
-            kind: pb::MatchKind::Client as i32,
+            kind: kind.to_proto() as i32,
             your_signal_ref: other_ref.to_owned(),
             other_region: self.region.to_string(),
             other_signal_ref: signal_ref.to_string(),
@@ -165,6 +115,23 @@ impl Ingest<'_> {
         self.append(&other_region, pb::feed_item::Body::MatchCreated(theirs));
         self.outcome.matches_created += 1;
         Ok(())
+    }
+
+    /// Ends one active match of one of this node's signals and tells both sides.
+    pub(super) async fn end_match(
+        &mut self,
+        match_id: &str,
+        own_ref: &SignalRef,
+        other_region: &str,
+        other_ref: &str,
+    ) -> Result<(), StoreError> {
+        self.flush_matches().await?;
+        let side = MatchSide {
+            match_id: match_id.to_owned(),
+            other_region: other_region.to_owned(),
+            other_ref: other_ref.to_owned(),
+        };
+        self.end_side(side, own_ref, true).await
     }
 
     /// Ends the active matches of one of this node's signals and tells the other sides (and,
@@ -199,28 +166,40 @@ impl Ingest<'_> {
             });
         }
         for side in sides {
-            sqlx::query("UPDATE matches SET ended_ms = $2 WHERE match_id = $1")
-                .bind(side.match_id.as_str())
-                .bind(self.now_ms)
-                .execute(&mut *self.conn)
-                .await?;
-            let other_region: RegionCode = side
-                .other_region
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("matches.region: {e}")))?;
-            let ended = |your_signal_ref: String| {
-                pb::feed_item::Body::MatchEnded(pb::MatchEnded {
-                    match_id: side.match_id.clone(),
-                    your_signal_ref,
-                })
-            };
-            self.append(&other_region, ended(side.other_ref.clone()));
-            if tell_self {
-                let region = self.region;
-                self.append(region, ended(signal_ref.to_string()));
-            }
-            self.outcome.matches_ended += 1;
+            self.end_side(side, signal_ref, tell_self).await?;
         }
+        Ok(())
+    }
+
+    /// Ends one match and queues `MatchEnded` for the other side (and this side too with
+    /// `tell_self`).
+    async fn end_side(
+        &mut self,
+        side: MatchSide,
+        signal_ref: &SignalRef,
+        tell_self: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE matches SET ended_ms = $2 WHERE match_id = $1 AND ended_ms IS NULL")
+            .bind(side.match_id.as_str())
+            .bind(self.now_ms)
+            .execute(&mut *self.conn)
+            .await?;
+        let other_region: RegionCode = side
+            .other_region
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("matches.region: {e}")))?;
+        let ended = |your_signal_ref: String| {
+            pb::feed_item::Body::MatchEnded(pb::MatchEnded {
+                match_id: side.match_id.clone(),
+                your_signal_ref,
+            })
+        };
+        self.append(&other_region, ended(side.other_ref.clone()));
+        if tell_self {
+            let region = self.region;
+            self.append(region, ended(signal_ref.to_string()));
+        }
+        self.outcome.matches_ended += 1;
         Ok(())
     }
 }

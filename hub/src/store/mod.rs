@@ -4,8 +4,10 @@
 //! Tables (see `migrations/`):
 //! - `nodes`: one row per region: OIN, the certificate chain it last presented, the last applied
 //!   op id, the feed counter (`feed_head`), the acknowledged position and the retention floor.
-//! - `signals`: (region, signal_ref) → person key, key version, municipality, active.
-//! - `matches`: a pair of signals of two regions with the same person key.
+//! - `signals`: (region, signal_ref) → person key (none for a signal without a BSN), key
+//!   version, municipality, active; `signal_keys`: its parent, address and fallback keys.
+//! - `matches`: a pair of signals of two regions sharing a key, with its kind (client, family,
+//!   address, candidate; see [`kinds`]).
 //! - `feed`: (region, seq) → the prost-encoded `FeedItem` body.
 //!
 //! Architecture invariant: a feed sequence number comes from `nodes.feed_head`, incremented in the
@@ -13,10 +15,13 @@
 //! seq n+1 committed before seq n. All changes of one `Submit` commit in one transaction.
 //!
 //! Submodules: [`nodes`] (node rows, chains, acks, status), [`ingest`] (applying operations),
-//! `upsert` (bulk upserts), `matching` (creating and ending matches), [`feed`] (appending and reading feed items).
+//! `upsert` (bulk upserts), `keys` (the other keys, reconciling a re-upserted signal),
+//! [`kinds`] (which kind of match a pair makes), `matching` (creating and ending matches), [`feed`] (appending and reading feed items).
 
 pub mod feed;
 pub mod ingest;
+mod keys;
+pub mod kinds;
 mod matching;
 pub mod nodes;
 mod upsert;

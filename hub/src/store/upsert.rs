@@ -1,20 +1,24 @@
 //! Upserts in bulk: a run of upserts with distinct signal refs is inserted with multi-row
-//! statements and matched with one lookup per chunk of keys, so a large `Submit` costs a few
-//! statements per few hundred signals instead of several per signal.
+//! statements and matched with one lookup per chunk of keys and key role, so a large `Submit`
+//! costs a few statements per few hundred signals instead of several per signal.
 //!
 //! Why this is the same as applying them one by one: every signal in a run belongs to the
-//! submitting region, and same-region signals never match at the hub, so the candidates of a
-//! run (active signals of *other* regions with the same key) cannot change while the run is
+//! submitting region, and same-region signals never match at the hub, so the partners of a
+//! run (active signals of *other* regions sharing a key) cannot change while the run is
 //! applied. A signal ref that is new to the region has no matches yet (signals are never
-//! deleted), so its matches need no existence check. Known refs (re-activation, key change)
-//! take the one-by-one path, in their place in the order.
+//! deleted), so its matches need no existence check. Known refs (re-activation, a key change,
+//! new parents after a registry change, a link to a BSN) are reconciled one by one
+//! ([`super::keys`]).
+//!
+//! The kind of each match is the strongest that applies ([`super::kinds`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use sqlx::Row;
 use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
+use super::kinds::{Kind, SignalKeys, StoredKey};
 use crate::error::StoreError;
 use crate::ops::Upsert;
 
@@ -25,8 +29,8 @@ const INSERT_CHUNK: usize = 250;
 /// Keys per `IN (…)` lookup.
 const LOOKUP_CHUNK: usize = 250;
 
-/// A person key as stored: value and version.
-type StoredKey = ([u8; KEY_LEN], i64);
+/// The partners of one signal: (other region, other ref) → the strongest kind.
+pub(super) type Partners = BTreeMap<(String, String), Kind>;
 
 impl Ingest<'_> {
     /// Applies a run of upserts (distinct signal refs), in order.
@@ -35,24 +39,25 @@ impl Ingest<'_> {
         for chunk in run.chunks(INSERT_CHUNK) {
             new_refs.extend(self.insert_new(chunk).await?);
         }
-        let new_keys: Vec<StoredKey> = run
+        let known: Vec<&Upsert> = run
             .iter()
-            .filter(|u| new_refs.contains(u.signal_ref.as_str()))
-            .map(|u| stored_key(u))
+            .copied()
+            .filter(|u| !new_refs.contains(u.signal_ref.as_str()))
             .collect();
-        let candidates = self.other_regions_with(&new_keys).await?;
+        for u in &known {
+            self.update_signal(u).await?;
+        }
+        self.replace_keys(run, &known).await?;
+        let mut partners = self.partners_of(run).await?;
         for u in run {
+            let found = partners.remove(u.signal_ref.as_str()).unwrap_or_default();
             if new_refs.contains(u.signal_ref.as_str()) {
-                let Some(others) = candidates.get(&stored_key(u)) else {
-                    continue;
-                };
-                for (other_region, other_ref) in others {
-                    self.create_match(&u.signal_ref, other_region, other_ref)
+                for ((other_region, other_ref), kind) in found {
+                    self.create_match(&u.signal_ref, &other_region, &other_ref, kind)
                         .await?;
                 }
             } else {
-                self.update_signal(u).await?;
-                self.match_key(&u.signal_ref, &u.person_key, true).await?;
+                self.reconcile(u, found).await?;
             }
         }
         Ok(())
@@ -81,8 +86,8 @@ impl Ingest<'_> {
         for u in chunk {
             query = query
                 .bind(u.signal_ref.as_str())
-                .bind(u.person_key.value.to_vec())
-                .bind(i64::from(u.person_key.version))
+                .bind(u.person_key.as_ref().map(|k| k.value.to_vec()))
+                .bind(u.person_key.as_ref().map(|k| i64::from(k.version)))
                 .bind(u.municipality.as_str());
         }
         let rows = query.fetch_all(&mut *self.conn).await?;
@@ -91,48 +96,113 @@ impl Ingest<'_> {
             .collect()
     }
 
-    /// Active signals of other regions with one of `keys`, by key, in (region, ref) order.
-    async fn other_regions_with(
+    /// The partners of every signal of the run: active signals of other regions that share a
+    /// person, parent, address or fallback key with it (same value and version), each with the
+    /// strongest kind that applies (the rule of [`super::kinds::strongest`], evaluated from the
+    /// lookups). Looked up per key role in chunks; the run's keys are already written.
+    pub(super) async fn partners_of(
         &mut self,
-        keys: &[StoredKey],
-    ) -> Result<HashMap<StoredKey, Vec<(String, String)>>, StoreError> {
-        let mut found: HashMap<StoredKey, Vec<(String, String)>> = HashMap::new();
+        run: &[&Upsert],
+    ) -> Result<BTreeMap<String, Partners>, StoreError> {
+        let own: Vec<(&str, SignalKeys)> = run
+            .iter()
+            .map(|u| (u.signal_ref.as_str(), keys_of_upsert(u)))
+            .collect();
+        let mut result: BTreeMap<String, Partners> = BTreeMap::new();
+        for role in ["person", "parent", "address", "fallback"] {
+            let mut wanted: Vec<StoredKey> = own
+                .iter()
+                .flat_map(|(_, keys)| role_keys(keys, role))
+                .collect();
+            wanted.sort();
+            wanted.dedup();
+            if wanted.is_empty() {
+                continue;
+            }
+            let found = self.lookup(role, &wanted).await?;
+            for (own_ref, keys) in &own {
+                for key in role_keys(keys, role) {
+                    for hit in found.iter().filter(|h| h.key == key) {
+                        let kind = match role {
+                            "person" => Kind::Client,
+                            "parent" => Kind::Family,
+                            "address" => Kind::Address,
+                            // Two people known by their BSN are never a candidate.
+                            _ if keys.person.is_some() && hit.has_person_key => continue,
+                            _ => Kind::Candidate,
+                        };
+                        let slot = result
+                            .entry((*own_ref).to_owned())
+                            .or_default()
+                            .entry((hit.region.clone(), hit.signal_ref.clone()))
+                            .or_insert(kind);
+                        *slot = (*slot).max(kind);
+                    }
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Active signals of other regions holding one of `keys` in `role`.
+    async fn lookup(&mut self, role: &str, keys: &[StoredKey]) -> Result<Vec<Hit>, StoreError> {
+        let mut hits = Vec::new();
+        let person = role == "person";
+        // $1 is the region; $2 the role for the other roles; then the keys.
+        let first = if person { 2 } else { 3 };
         for chunk in keys.chunks(LOOKUP_CHUNK) {
-            let placeholders: Vec<String> =
-                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "SELECT person_key, key_version, region, signal_ref FROM signals \
-                 WHERE person_key IN ({}) AND active = 1 AND region <> $1 \
-                 ORDER BY region, signal_ref",
-                placeholders.join(", ")
-            );
+            let placeholders: Vec<String> = (0..chunk.len())
+                .map(|i| format!("${}", i + first))
+                .collect();
+            let sql = if person {
+                format!(
+                    "SELECT person_key, key_version, region, signal_ref, 1 FROM signals \
+                     WHERE person_key IN ({}) AND active = 1 AND region <> $1 \
+                     ORDER BY region, signal_ref",
+                    placeholders.join(", ")
+                )
+            } else {
+                format!(
+                    "SELECT k.key_value, k.key_version, k.region, k.signal_ref, \
+                     CASE WHEN s.person_key IS NULL THEN 0 ELSE 1 END \
+                     FROM signal_keys k JOIN signals s \
+                     ON s.region = k.region AND s.signal_ref = k.signal_ref \
+                     WHERE k.role = $2 AND k.key_value IN ({}) AND s.active = 1 \
+                     AND k.region <> $1 ORDER BY k.region, k.signal_ref",
+                    placeholders.join(", ")
+                )
+            };
             let mut query = sqlx::query(&sql).bind(self.region.as_str());
+            if !person {
+                query = query.bind(role);
+            }
             for (value, _) in chunk {
                 query = query.bind(value.to_vec());
             }
             for row in query.fetch_all(&mut *self.conn).await? {
                 let value: Vec<u8> = row.try_get(0)?;
                 let value: [u8; KEY_LEN] = value.as_slice().try_into().map_err(|_| {
-                    StoreError::Corrupt(format!("signals.person_key of {} bytes", value.len()))
+                    StoreError::Corrupt(format!("{role} key of {} bytes", value.len()))
                 })?;
-                let key = (value, row.try_get::<i64, _>(1)?);
-                found
-                    .entry(key)
-                    .or_default()
-                    .push((row.try_get(2)?, row.try_get(3)?));
+                let version: Option<i64> = row.try_get(1)?;
+                hits.push(Hit {
+                    key: (value, version.unwrap_or_default()),
+                    region: row.try_get(2)?,
+                    signal_ref: row.try_get(3)?,
+                    has_person_key: row.try_get::<i64, _>(4)? == 1,
+                });
             }
         }
         // A version mismatch is not a match: the lookup was by value only.
-        let wanted: HashSet<&StoredKey> = keys.iter().collect();
-        found.retain(|key, _| wanted.contains(key));
-        Ok(found)
+        hits.retain(|h| keys.contains(&h.key));
+        Ok(hits)
     }
 
-    /// Re-activates or updates a known signal. A different key of the same version is another
-    /// person: the signal's active matches end first.
+    /// Re-activates or updates a known signal. A different person key of the same version is
+    /// another person (a corrected BSN): the signal's active matches end first. A person key
+    /// where there was none is a link to a BSN (002 art. 8.5-8.7): the matches are reconciled.
     async fn update_signal(&mut self, u: &Upsert) -> Result<(), StoreError> {
         let region = self.region.as_str();
-        let key = &u.person_key;
         let row = sqlx::query(
             "SELECT person_key, key_version, active FROM signals \
              WHERE region = $1 AND signal_ref = $2",
@@ -141,11 +211,17 @@ impl Ingest<'_> {
         .bind(u.signal_ref.as_str())
         .fetch_one(&mut *self.conn)
         .await?;
-        let old_key: Vec<u8> = row.try_get(0)?;
-        let old_version: i64 = row.try_get(1)?;
+        let old_key: Option<Vec<u8>> = row.try_get(0)?;
+        let old_version: Option<i64> = row.try_get(1)?;
         let was_active: i64 = row.try_get(2)?;
-        let other_person =
-            old_version == i64::from(key.version) && old_key.as_slice() != key.value.as_slice();
+        let other_person = match (&old_key, &u.person_key) {
+            (Some(old), Some(new)) => {
+                old_version == Some(i64::from(new.version))
+                    && old.as_slice() != new.value.as_slice()
+            }
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
         if was_active == 1 && other_person {
             self.end_matches(&u.signal_ref, true).await?;
         }
@@ -156,8 +232,8 @@ impl Ingest<'_> {
         )
         .bind(region)
         .bind(u.signal_ref.as_str())
-        .bind(key.value.to_vec())
-        .bind(i64::from(key.version))
+        .bind(u.person_key.as_ref().map(|k| k.value.to_vec()))
+        .bind(u.person_key.as_ref().map(|k| i64::from(k.version)))
         .bind(u.municipality.as_str())
         .bind(self.now_ms)
         .execute(&mut *self.conn)
@@ -166,6 +242,33 @@ impl Ingest<'_> {
     }
 }
 
-fn stored_key(u: &Upsert) -> StoredKey {
-    (u.person_key.value, i64::from(u.person_key.version))
+/// One signal of another region found by a key lookup.
+struct Hit {
+    key: StoredKey,
+    region: String,
+    signal_ref: String,
+    has_person_key: bool,
+}
+
+fn stored(key: &vir_shared::keys::PseudoKey) -> StoredKey {
+    (key.value, i64::from(key.version))
+}
+
+/// The keys an upsert carries, as stored.
+pub(super) fn keys_of_upsert(u: &Upsert) -> SignalKeys {
+    SignalKeys {
+        person: u.person_key.as_ref().map(stored),
+        parents: u.parent_keys.iter().map(stored).collect(),
+        address: u.address_key.as_ref().map(stored),
+        fallback: u.fallback_key.as_ref().map(stored),
+    }
+}
+
+fn role_keys(keys: &SignalKeys, role: &str) -> Vec<StoredKey> {
+    match role {
+        "person" => keys.person.into_iter().collect(),
+        "parent" => keys.parents.clone(),
+        "address" => keys.address.into_iter().collect(),
+        _ => keys.fallback.into_iter().collect(),
+    }
 }

@@ -161,6 +161,9 @@ mod tests {
         assert!(!objection_is_late(informed, d(2026, 4, 12), &rules));
         assert!(objection_is_late(informed, d(2026, 4, 13), &rules));
         assert!(!objection_is_late(None, d(2030, 1, 1), &rules));
-        assert_eq!(objection_decision_due(d(2026, 4, 13), &rules), d(2026, 5, 11));
+        assert_eq!(
+            objection_decision_due(d(2026, 4, 13), &rules),
+            d(2026, 5, 11)
+        );
     }
 }

@@ -43,6 +43,7 @@
 
 pub mod calendar;
 pub mod lifetime;
+mod options;
 pub mod regie;
 
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,8 @@ use vir_shared::{MunicipalityCode, Oin, RegionCode};
 use crate::config::{Category, Invalid, Partner, Role};
 pub use calendar::Calendar;
 pub use lifetime::Addressee;
+pub(crate) use options::not_found;
+pub use options::{RuleError, SignalOptions};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -241,7 +244,8 @@ impl RulesConfig {
             ));
         }
         let c = &self.consultation;
-        if !(1..=30).contains(&c.working_days) || !(1..=c.working_days).contains(&c.urgent_working_days)
+        if !(1..=30).contains(&c.working_days)
+            || !(1..=c.working_days).contains(&c.urgent_working_days)
         {
             return Err(invalid(
                 "rules.consultation",
@@ -289,10 +293,15 @@ impl RulesConfig {
             ));
         }
         if self.regie.fallback == RegieFallback::Coordinator {
-            if let Some(m) = municipalities.iter().find(|m| self.coordinator_oin(m).is_none()) {
+            if let Some(m) = municipalities
+                .iter()
+                .find(|m| self.coordinator_oin(m).is_none())
+            {
                 return Err(invalid(
                     "rules.regie.fallback",
-                    format!("\"coordinator\" needs a coordinator for every municipality; {m} has none"),
+                    format!(
+                        "\"coordinator\" needs a coordinator for every municipality; {m} has none"
+                    ),
                 ));
             }
         }
@@ -305,8 +314,12 @@ impl RulesConfig {
             .coordinators
             .iter()
             .find(|c| c.municipalities.contains(municipality));
-        own.or_else(|| self.coordinators.iter().find(|c| c.municipalities.is_empty()))
-            .map(|c| &c.oin)
+        own.or_else(|| {
+            self.coordinators
+                .iter()
+                .find(|c| c.municipalities.is_empty())
+        })
+        .map(|c| &c.oin)
     }
 }
 
@@ -327,6 +340,16 @@ impl Rules {
             region,
             municipalities: Vec::new(),
             partners: Vec::new(),
+        }
+    }
+
+    /// The rules of a configured node.
+    pub fn of(config: &crate::config::NodeConfig) -> Rules {
+        Rules {
+            config: config.rules.clone(),
+            region: config.region.clone(),
+            municipalities: config.municipalities.clone(),
+            partners: config.partners.clone(),
         }
     }
 
@@ -362,75 +385,4 @@ impl Rules {
     pub fn addressee(&self, age: u32) -> Addressee {
         Addressee::for_age(age, &self.config.informing)
     }
-}
-
-/// What the region's rules add to a new signal: Hoeksche Waard's urgency code and
-/// ketenregistratie (004 §5, §11-13).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SignalOptions {
-    /// 0 none, 1 "laag", 2 "urgent".
-    pub urgency: u32,
-    pub chain_registration: bool,
-}
-
-impl SignalOptions {
-    /// Checks what a request asks for against the region's rules.
-    pub fn from_request(
-        urgency: u32,
-        chain_registration: bool,
-        rules: &SignalRules,
-    ) -> Result<SignalOptions, crate::signal::InvalidField> {
-        let refuse = |field: &'static str, reason: &str| crate::signal::InvalidField {
-            field,
-            reason: reason.to_owned(),
-        };
-        let urgency = match (rules.urgency_codes, urgency) {
-            // Without a code a Hoeksche Waard signal is "laag" (004 §12).
-            (true, 0) => 1,
-            (true, 1 | 2) => urgency,
-            (true, _) => return Err(refuse("urgency", "1 (laag) or 2 (urgent)")),
-            (false, 0) => 0,
-            (false, _) => {
-                return Err(refuse(
-                    "urgency",
-                    "this region has no urgency codes (004 §5, §12 are Hoeksche Waard's)",
-                ))
-            }
-        };
-        if chain_registration && !rules.chain_registration {
-            return Err(refuse(
-                "chain_registration",
-                "this region keeps no ketenregistratie (004 §11, §13 are Hoeksche Waard's)",
-            ));
-        }
-        Ok(SignalOptions {
-            urgency,
-            chain_registration,
-        })
-    }
-}
-
-/// Why an operation of the rules was refused or failed; [`crate::rules_api`] maps it to a
-/// gRPC code. Messages name fields and articles, never a person.
-#[derive(Debug, thiserror::Error)]
-pub enum RuleError {
-    #[error(transparent)]
-    Invalid(#[from] crate::signal::InvalidField),
-    #[error("{0}")]
-    NotFound(String),
-    /// The state does not allow it (e.g. renewing an expired signal).
-    #[error("{0}")]
-    Precondition(String),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-}
-
-impl From<sqlx::Error> for RuleError {
-    fn from(e: sqlx::Error) -> Self {
-        RuleError::Store(crate::store::StoreError::Sqlx(e))
-    }
-}
-
-pub(crate) fn not_found(what: &str) -> RuleError {
-    RuleError::NotFound(what.to_owned())
 }

@@ -145,12 +145,22 @@ mod tests {
     /// 003 Bijlage 2: social work over JGZ, JGZ over the rest, else the signallers decide.
     #[test]
     fn drenthe_social_work_then_jgz_bijlage_2() {
-        let picked = propose(&drenthe(), &[org("jgz"), org("school"), org("social_work")], None, false);
+        let picked = propose(
+            &drenthe(),
+            &[org("jgz"), org("school"), org("social_work")],
+            None,
+            false,
+        );
         assert_eq!(picked.coordinator.unwrap().category, "social_work");
         assert_eq!(picked.basis, Basis::Proposal);
         let picked = propose(&drenthe(), &[org("school"), org("jgz")], None, false);
         assert_eq!(picked.coordinator.unwrap().category, "jgz");
-        let picked = propose(&drenthe(), &[org("school"), org("police")], Some(org("cjg")), false);
+        let picked = propose(
+            &drenthe(),
+            &[org("school"), org("police")],
+            Some(org("cjg")),
+            false,
+        );
         assert_eq!(picked.coordinator, None);
         assert_eq!(picked.basis, Basis::SignallersDecide);
     }
@@ -159,9 +169,19 @@ mod tests {
     #[test]
     fn hoeksche_waard_youth_care_else_cjg_and_urgent_at_once_par_5() {
         let rules = hoeksche_waard();
-        let picked = propose(&rules, &[org("school"), org("youth_care")], Some(org("cjg")), false);
+        let picked = propose(
+            &rules,
+            &[org("school"), org("youth_care")],
+            Some(org("cjg")),
+            false,
+        );
         assert_eq!(picked.coordinator.unwrap().category, "youth_care");
-        let picked = propose(&rules, &[org("school"), org("police")], Some(org("cjg")), false);
+        let picked = propose(
+            &rules,
+            &[org("school"), org("police")],
+            Some(org("cjg")),
+            false,
+        );
         assert_eq!(picked.coordinator.unwrap().oin, "oin-cjg");
         assert_eq!(picked.basis, Basis::MunicipalCoordinator);
         let picked = propose(&rules, &[org("school")], Some(org("cjg")), true);

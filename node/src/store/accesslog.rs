@@ -160,15 +160,29 @@ pub async fn head(conn: &mut AnyConnection) -> Result<(i64, String), StoreError>
     Ok((row.try_get("seq")?, row.try_get("hash")?))
 }
 
-/// A node-local secret by name, created with `fresh` on first use.
-pub async fn secret(conn: &mut AnyConnection, name: &str, fresh: &str) -> Result<String, StoreError> {
-    sqlx::query("INSERT INTO node_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+/// A node-local secret by name, created with `fresh` on first use; true if it existed before
+/// this call (so it is committed), false if this call's transaction made it.
+pub async fn secret(
+    conn: &mut AnyConnection,
+    name: &str,
+    fresh: &str,
+) -> Result<(String, bool), StoreError> {
+    let query = "SELECT value FROM node_secrets WHERE name = $1";
+    let existing: Option<String> = sqlx::query_scalar(query)
         .bind(name)
-        .bind(fresh)
-        .execute(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
-    Ok(sqlx::query_scalar("SELECT value FROM node_secrets WHERE name = $1")
-        .bind(name)
-        .fetch_one(conn)
-        .await?)
+    if let Some(value) = existing {
+        return Ok((value, true));
+    }
+    sqlx::query(
+        "INSERT INTO node_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(fresh)
+    .execute(&mut *conn)
+    .await?;
+    // A concurrent first use may have won (PostgreSQL waits for it, then reads its value).
+    let value = sqlx::query_scalar(query).bind(name).fetch_one(conn).await?;
+    Ok((value, false))
 }

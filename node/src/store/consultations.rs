@@ -109,7 +109,10 @@ pub async fn get(
 }
 
 /// Every consultation of a youth (for inzage).
-pub async fn of_youth(conn: &mut AnyConnection, bsn: &str) -> Result<Vec<Consultation>, StoreError> {
+pub async fn of_youth(
+    conn: &mut AnyConnection,
+    bsn: &str,
+) -> Result<Vec<Consultation>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM consultations WHERE bsn = $1 ORDER BY created_ms, match_id"
     ))
@@ -158,7 +161,10 @@ pub async fn due_for_escalation(
 }
 
 /// Unanswered open consultations past their due date (escalated or not yet): the overview.
-pub async fn missed(conn: &mut AnyConnection, today: NaiveDate) -> Result<Vec<Consultation>, StoreError> {
+pub async fn missed(
+    conn: &mut AnyConnection,
+    today: NaiveDate,
+) -> Result<Vec<Consultation>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM consultations WHERE consulted_on IS NULL AND closed_ms IS NULL \
          AND due_on < $1 ORDER BY due_on, match_id"
@@ -174,17 +180,23 @@ pub async fn mark_escalated(
     c: &Consultation,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE consultations SET escalated_ms = $1 WHERE match_id = $2 AND signal_id = $3")
-        .bind(now_ms)
-        .bind(&c.match_id)
-        .bind(&c.signal_id)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE consultations SET escalated_ms = $1 WHERE match_id = $2 AND signal_id = $3",
+    )
+    .bind(now_ms)
+    .bind(&c.match_id)
+    .bind(&c.signal_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Closes a consultation whose signal left the match before answering: nothing to escalate.
-pub async fn close(conn: &mut AnyConnection, c: &Consultation, now_ms: i64) -> Result<(), StoreError> {
+pub async fn close(
+    conn: &mut AnyConnection,
+    c: &Consultation,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE consultations SET closed_ms = $1 WHERE match_id = $2 AND signal_id = $3 \
          AND closed_ms IS NULL",

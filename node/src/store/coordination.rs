@@ -68,7 +68,10 @@ pub async fn open_of_youth(
 }
 
 /// Every coordination of a youth, oldest first (for inzage).
-pub async fn of_youth(conn: &mut AnyConnection, bsn: &str) -> Result<Vec<Coordination>, StoreError> {
+pub async fn of_youth(
+    conn: &mut AnyConnection,
+    bsn: &str,
+) -> Result<Vec<Coordination>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM coordinations WHERE bsn = $1 ORDER BY created_ms, id"
     ))

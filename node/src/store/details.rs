@@ -78,7 +78,8 @@ pub async fn get(conn: &mut AnyConnection, signal_id: &str) -> Result<Details, S
     };
     let date = |name: &'static str| -> Result<Option<NaiveDate>, StoreError> {
         let text: Option<String> = row.try_get(name)?;
-        text.map(|t| parse_date(&t, "signal_details date")).transpose()
+        text.map(|t| parse_date(&t, "signal_details date"))
+            .transpose()
     };
     let recorded: Option<i64> = row.try_get("informing_recorded_ms")?;
     let informed: Option<String> = row.try_get("informed")?;
@@ -86,7 +87,8 @@ pub async fn get(conn: &mut AnyConnection, signal_id: &str) -> Result<Details, S
         Some(recorded_ms) => Some(Informing {
             informed: match informed {
                 Some(text) => Some(
-                    Addressee::parse(&text).ok_or(StoreError::Corrupt("signal_details.informed"))?,
+                    Addressee::parse(&text)
+                        .ok_or(StoreError::Corrupt("signal_details.informed"))?,
                 ),
                 None => None,
             },
@@ -145,13 +147,19 @@ pub async fn mark(
         Marker::InformingPrompted => {
             "UPDATE signal_details SET informing_prompted_ms = $1 WHERE signal_id = $2"
         }
-        Marker::ArchiveTold => "UPDATE signal_details SET archive_told_ms = $1 WHERE signal_id = $2",
+        Marker::ArchiveTold => {
+            "UPDATE signal_details SET archive_told_ms = $1 WHERE signal_id = $2"
+        }
         Marker::Renewed => {
             "UPDATE signal_details SET renewed_ms = $1, renewals = renewals + 1, \
              renewal_reminded_for = NULL WHERE signal_id = $2"
         }
     };
-    sqlx::query(sql).bind(now_ms).bind(signal_id).execute(conn).await?;
+    sqlx::query(sql)
+        .bind(now_ms)
+        .bind(signal_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -199,7 +207,8 @@ pub async fn queued(conn: &mut AnyConnection, limit: i64) -> Result<Vec<(Bsn, i6
         .map(|row| {
             let bsn: String = row.try_get("bsn")?;
             Ok((
-                bsn.parse().map_err(|_| StoreError::Corrupt("followup_queue.bsn"))?,
+                bsn.parse()
+                    .map_err(|_| StoreError::Corrupt("followup_queue.bsn"))?,
                 row.try_get("queued_ms")?,
             ))
         })
@@ -207,7 +216,11 @@ pub async fn queued(conn: &mut AnyConnection, limit: i64) -> Result<Vec<(Bsn, i6
 }
 
 /// Takes a youth off the queue unless it was queued again after `queued_ms`.
-pub async fn dequeue(conn: &mut AnyConnection, bsn: &Bsn, queued_ms: i64) -> Result<(), StoreError> {
+pub async fn dequeue(
+    conn: &mut AnyConnection,
+    bsn: &Bsn,
+    queued_ms: i64,
+) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM followup_queue WHERE bsn = $1 AND queued_ms <= $2")
         .bind(bsn.as_str())
         .bind(queued_ms)

@@ -15,9 +15,16 @@ use crate::party::{parties_from_json, parties_to_json};
 
 /// Erases one signal and every trace of it, including its party in the notifications and
 /// notices of the other signals on the same youth.
-pub async fn erase_signal(conn: &mut AnyConnection, signal_id: &str, bsn: &Bsn) -> Result<(), StoreError> {
+pub async fn erase_signal(
+    conn: &mut AnyConnection,
+    signal_id: &str,
+    bsn: &Bsn,
+) -> Result<(), StoreError> {
     scrub_party(&mut *conn, signal_id, bsn).await?;
     neutralise_outbox(&mut *conn, signal_id).await?;
+    // Its family, address and candidate matches (issue 4).
+    super::links::erase_links(&mut *conn, signal_id).await?;
+    super::nobsn::erase_candidates(&mut *conn, signal_id).await?;
     for sql in [
         "DELETE FROM notifications WHERE signal_id = $1",
         "DELETE FROM notices WHERE signal_id = $1",
@@ -69,14 +76,24 @@ async fn forget_youth(conn: &mut AnyConnection, bsn: &Bsn) -> Result<(), StoreEr
         "DELETE FROM followup_queue WHERE bsn = $1",
         "DELETE FROM regional_matches WHERE bsn = $1",
         "DELETE FROM youths WHERE bsn = $1",
+        // Issue 4: the registry facts, and the description of a youth without a BSN.
+        "DELETE FROM youth_facts WHERE bsn = $1",
+        "DELETE FROM no_bsn_youths WHERE vin = $1",
     ] {
-        sqlx::query(sql).bind(bsn.as_str()).execute(&mut *conn).await?;
+        sqlx::query(sql)
+            .bind(bsn.as_str())
+            .execute(&mut *conn)
+            .await?;
     }
     objections::forget_youth(conn, bsn.as_str()).await
 }
 
 /// Takes the erased signal's party out of what the youth's other signallers were told.
-async fn scrub_party(conn: &mut AnyConnection, signal_id: &str, bsn: &Bsn) -> Result<(), StoreError> {
+async fn scrub_party(
+    conn: &mut AnyConnection,
+    signal_id: &str,
+    bsn: &Bsn,
+) -> Result<(), StoreError> {
     let rows = sqlx::query(
         "SELECT n.id, n.parties FROM notifications n JOIN signals s ON s.id = n.signal_id \
          WHERE s.bsn = $1 AND n.signal_id <> $2",
@@ -88,11 +105,15 @@ async fn scrub_party(conn: &mut AnyConnection, signal_id: &str, bsn: &Bsn) -> Re
     for row in rows {
         let id: String = row.try_get("id")?;
         let text: String = row.try_get("parties")?;
-        let parties = parties_from_json(&text).ok_or(StoreError::Corrupt("notifications.parties"))?;
+        let parties =
+            parties_from_json(&text).ok_or(StoreError::Corrupt("notifications.parties"))?;
         if !parties.iter().any(|p| p.signal_ref == signal_id) {
             continue;
         }
-        let kept: Vec<_> = parties.into_iter().filter(|p| p.signal_ref != signal_id).collect();
+        let kept: Vec<_> = parties
+            .into_iter()
+            .filter(|p| p.signal_ref != signal_id)
+            .collect();
         if kept.is_empty() {
             sqlx::query("DELETE FROM notifications WHERE id = $1")
                 .bind(&id)
@@ -123,20 +144,24 @@ async fn scrub_party(conn: &mut AnyConnection, signal_id: &str, bsn: &Bsn) -> Re
 /// envelopes) become no-op removals: the ids stay, so the hub's op order is untouched, and the
 /// hub treats a removal of a signal it never knew as a no-op.
 async fn neutralise_outbox(conn: &mut AnyConnection, signal_id: &str) -> Result<(), StoreError> {
-    let rows = sqlx::query("SELECT id, payload FROM outbox WHERE sent_ms IS NULL AND payload LIKE $1")
-        .bind(format!("%{signal_id}%"))
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT id, payload FROM outbox WHERE sent_ms IS NULL AND payload LIKE $1")
+            .bind(format!("%{signal_id}%"))
+            .fetch_all(&mut *conn)
+            .await?;
     let removal = OutboxOp::Remove {
         signal_ref: signal_id.to_owned(),
     };
-    let payload = serde_json::to_string(&removal).map_err(|_| StoreError::Corrupt("outbox.payload"))?;
+    let payload =
+        serde_json::to_string(&removal).map_err(|_| StoreError::Corrupt("outbox.payload"))?;
     for row in rows {
         let id: i64 = row.try_get("id")?;
         let text: String = row.try_get("payload")?;
         let carries = match serde_json::from_str::<OutboxOp>(&text) {
             Ok(OutboxOp::Upsert { signal_ref }) => signal_ref == signal_id,
-            Ok(OutboxOp::Relay { about_signal_ref, .. }) => about_signal_ref == signal_id,
+            Ok(OutboxOp::Relay {
+                about_signal_ref, ..
+            }) => about_signal_ref == signal_id,
             _ => false,
         };
         if carries {
@@ -144,6 +169,45 @@ async fn neutralise_outbox(conn: &mut AnyConnection, signal_id: &str) -> Result<
                 .bind(removal.kind())
                 .bind(&payload)
                 .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A correction: the party of `party.signal_ref` in what the youth's other signallers were
+/// told is replaced by the corrected one (002 art. 19, 23).
+pub async fn replace_party(
+    conn: &mut AnyConnection,
+    bsn: &Bsn,
+    party: &crate::party::Party,
+) -> Result<(), StoreError> {
+    let rows = sqlx::query(
+        "SELECT n.id, n.parties FROM notifications n JOIN signals s ON s.id = n.signal_id \
+         WHERE s.bsn = $1 AND n.signal_id <> $2",
+    )
+    .bind(bsn.as_str())
+    .bind(&party.signal_ref)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let text: String = row.try_get("parties")?;
+        let mut parties =
+            parties_from_json(&text).ok_or(StoreError::Corrupt("notifications.parties"))?;
+        let mut changed = false;
+        for p in parties
+            .iter_mut()
+            .filter(|p| p.signal_ref == party.signal_ref)
+        {
+            *p = party.clone();
+            changed = true;
+        }
+        if changed {
+            sqlx::query("UPDATE notifications SET parties = $1 WHERE id = $2")
+                .bind(parties_to_json(&parties))
+                .bind(&id)
                 .execute(&mut *conn)
                 .await?;
         }

@@ -45,7 +45,10 @@ pub async fn all_on_youth(conn: &mut AnyConnection, bsn: &Bsn) -> Result<Vec<Sig
 }
 
 /// The archive on a youth: its inactive and expired signals, oldest first (003 art. 16.2).
-pub async fn archived_on_youth(conn: &mut AnyConnection, bsn: &Bsn) -> Result<Vec<Signal>, StoreError> {
+pub async fn archived_on_youth(
+    conn: &mut AnyConnection,
+    bsn: &Bsn,
+) -> Result<Vec<Signal>, StoreError> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM signals WHERE bsn = $1 AND status <> 'active' ORDER BY created_ms, id",
     )
@@ -80,7 +83,11 @@ pub async fn past_archive_term(
 }
 
 /// Active signals whose end date is on or before `until` (for renewal reminders).
-pub async fn ending_by(conn: &mut AnyConnection, until: NaiveDate, limit: i64) -> Result<Vec<Signal>, StoreError> {
+pub async fn ending_by(
+    conn: &mut AnyConnection,
+    until: NaiveDate,
+    limit: i64,
+) -> Result<Vec<Signal>, StoreError> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT s.id FROM signals s LEFT JOIN signal_details d ON d.signal_id = s.id \
          WHERE s.status = 'active' AND s.end_date <= $1 \
@@ -95,7 +102,11 @@ pub async fn ending_by(conn: &mut AnyConnection, until: NaiveDate, limit: i64) -
 }
 
 /// Youths with stored signals after `after` (BSN order), at most `limit`.
-pub async fn youths_after(conn: &mut AnyConnection, after: &str, limit: i64) -> Result<Vec<Bsn>, StoreError> {
+pub async fn youths_after(
+    conn: &mut AnyConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<Bsn>, StoreError> {
     let rows = sqlx::query("SELECT bsn FROM youths WHERE bsn > $1 ORDER BY bsn LIMIT $2")
         .bind(after)
         .bind(limit)
@@ -110,7 +121,11 @@ pub async fn youths_after(conn: &mut AnyConnection, after: &str, limit: i64) -> 
 }
 
 /// A renewal: the new end date of an active signal (003 art. 16.1). False if not active.
-pub async fn set_end_date(conn: &mut AnyConnection, id: &str, end_date: NaiveDate) -> Result<bool, StoreError> {
+pub async fn set_end_date(
+    conn: &mut AnyConnection,
+    id: &str,
+    end_date: NaiveDate,
+) -> Result<bool, StoreError> {
     let done = sqlx::query("UPDATE signals SET end_date = $1 WHERE id = $2 AND status = 'active'")
         .bind(format_date(end_date))
         .bind(id)
@@ -120,7 +135,11 @@ pub async fn set_end_date(conn: &mut AnyConnection, id: &str, end_date: NaiveDat
 }
 
 /// A correction of the signaller's contact details (003 art. 17; 002 art. 19).
-pub async fn set_contact(conn: &mut AnyConnection, id: &str, contact: &Contact) -> Result<bool, StoreError> {
+pub async fn set_contact(
+    conn: &mut AnyConnection,
+    id: &str,
+    contact: &Contact,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE signals SET signaller_name = $1, signaller_phone = $2, signaller_email = $3 \
          WHERE id = $4",
@@ -135,7 +154,10 @@ pub async fn set_contact(conn: &mut AnyConnection, id: &str, contact: &Contact) 
 }
 
 /// Signals of other organisations that were ever in a regional match with `signal_id`.
-pub async fn ever_matched_with(conn: &mut AnyConnection, signal_id: &str) -> Result<Vec<Signal>, StoreError> {
+pub async fn ever_matched_with(
+    conn: &mut AnyConnection,
+    signal_id: &str,
+) -> Result<Vec<Signal>, StoreError> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT other.signal_id FROM match_members mine \
          JOIN match_members other ON other.match_id = mine.match_id \
@@ -148,7 +170,10 @@ pub async fn ever_matched_with(conn: &mut AnyConnection, signal_id: &str) -> Res
 }
 
 /// The signals currently in a regional match, with when each joined, in joining order.
-pub async fn members_joined(conn: &mut AnyConnection, match_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
+pub async fn members_joined(
+    conn: &mut AnyConnection,
+    match_id: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
     let rows = sqlx::query(
         "SELECT signal_id, joined_ms FROM match_members WHERE match_id = $1 AND left_ms IS NULL \
          ORDER BY joined_ms, signal_id",

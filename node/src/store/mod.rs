@@ -10,7 +10,9 @@
 //! Runtime queries only, `$n` placeholders, times as Unix ms, dates as `YYYY-MM-DD`.
 
 pub mod feed;
+pub mod links;
 pub mod matches;
+pub mod nobsn;
 pub mod notifications;
 pub mod outbox;
 pub mod signals;
@@ -98,3 +100,5 @@ pub(crate) fn parse_date(text: &str, what: &'static str) -> Result<NaiveDate, St
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod family_tests;

@@ -29,19 +29,63 @@ pub enum Topic {
 }
 
 const TOPICS: [(Topic, &str, pb::NoticeTopic); 13] = [
-    (Topic::ConsultationRequested, "consultation_requested", pb::NoticeTopic::ConsultationRequested),
-    (Topic::InformingRequired, "informing_required", pb::NoticeTopic::InformingRequired),
+    (
+        Topic::ConsultationRequested,
+        "consultation_requested",
+        pb::NoticeTopic::ConsultationRequested,
+    ),
+    (
+        Topic::InformingRequired,
+        "informing_required",
+        pb::NoticeTopic::InformingRequired,
+    ),
     (Topic::Regie, "regie", pb::NoticeTopic::Regie),
-    (Topic::DeadlineMissed, "deadline_missed", pb::NoticeTopic::DeadlineMissed),
-    (Topic::RenewalDue, "renewal_due", pb::NoticeTopic::RenewalDue),
-    (Topic::ArchivedSignals, "archived_signals", pb::NoticeTopic::ArchivedSignals),
+    (
+        Topic::DeadlineMissed,
+        "deadline_missed",
+        pb::NoticeTopic::DeadlineMissed,
+    ),
+    (
+        Topic::RenewalDue,
+        "renewal_due",
+        pb::NoticeTopic::RenewalDue,
+    ),
+    (
+        Topic::ArchivedSignals,
+        "archived_signals",
+        pb::NoticeTopic::ArchivedSignals,
+    ),
     (Topic::PartyLeft, "party_left", pb::NoticeTopic::PartyLeft),
-    (Topic::SignalCorrected, "signal_corrected", pb::NoticeTopic::SignalCorrected),
-    (Topic::SignalRemoved, "signal_removed", pb::NoticeTopic::SignalRemoved),
-    (Topic::SignalDestroyed, "signal_destroyed", pb::NoticeTopic::SignalDestroyed),
-    (Topic::DestructionRequested, "destruction_requested", pb::NoticeTopic::DestructionRequested),
-    (Topic::ObjectionDecisionDue, "objection_decision_due", pb::NoticeTopic::ObjectionDecisionDue),
-    (Topic::SignallersToInform, "signallers_to_inform", pb::NoticeTopic::SignallersToInform),
+    (
+        Topic::SignalCorrected,
+        "signal_corrected",
+        pb::NoticeTopic::SignalCorrected,
+    ),
+    (
+        Topic::SignalRemoved,
+        "signal_removed",
+        pb::NoticeTopic::SignalRemoved,
+    ),
+    (
+        Topic::SignalDestroyed,
+        "signal_destroyed",
+        pb::NoticeTopic::SignalDestroyed,
+    ),
+    (
+        Topic::DestructionRequested,
+        "destruction_requested",
+        pb::NoticeTopic::DestructionRequested,
+    ),
+    (
+        Topic::ObjectionDecisionDue,
+        "objection_decision_due",
+        pb::NoticeTopic::ObjectionDecisionDue,
+    ),
+    (
+        Topic::SignallersToInform,
+        "signallers_to_inform",
+        pb::NoticeTopic::SignallersToInform,
+    ),
 ];
 
 impl Topic {
@@ -62,7 +106,10 @@ impl Topic {
 
     /// Topics that are tasks for administrators until marked done.
     pub fn is_admin_task(self) -> bool {
-        matches!(self, Topic::DestructionRequested | Topic::SignallersToInform)
+        matches!(
+            self,
+            Topic::DestructionRequested | Topic::SignallersToInform
+        )
     }
 }
 
@@ -154,7 +201,9 @@ fn from_row(row: &AnyRow) -> Result<Notice, StoreError> {
         topic: Topic::parse(&topic).ok_or(StoreError::Corrupt("notices.topic"))?,
         match_id: row.try_get("match_id")?,
         parties: parties_from_json(&parties).ok_or(StoreError::Corrupt("notices.parties"))?,
-        due_on: due_on.map(|d| parse_date(&d, "notices.due_on")).transpose()?,
+        due_on: due_on
+            .map(|d| parse_date(&d, "notices.due_on"))
+            .transpose()?,
         detail: row.try_get("detail")?,
         created_ms: row.try_get("created_ms")?,
         done_ms: row.try_get("done_ms")?,
@@ -162,7 +211,10 @@ fn from_row(row: &AnyRow) -> Result<Notice, StoreError> {
 }
 
 /// A partner's notices, in the order they were made.
-pub async fn of_partner(conn: &mut AnyConnection, partner_oin: &str) -> Result<Vec<Notice>, StoreError> {
+pub async fn of_partner(
+    conn: &mut AnyConnection,
+    partner_oin: &str,
+) -> Result<Vec<Notice>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM notices WHERE partner_oin = $1 ORDER BY seq"
     ))
@@ -174,15 +226,20 @@ pub async fn of_partner(conn: &mut AnyConnection, partner_oin: &str) -> Result<V
 
 /// Notices about one youth (for inzage and erasure).
 pub async fn of_youth(conn: &mut AnyConnection, bsn: &str) -> Result<Vec<Notice>, StoreError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM notices WHERE bsn = $1 ORDER BY seq"))
-        .bind(bsn)
-        .fetch_all(conn)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM notices WHERE bsn = $1 ORDER BY seq"
+    ))
+    .bind(bsn)
+    .fetch_all(conn)
+    .await?;
     rows.iter().map(from_row).collect()
 }
 
 /// Open administrator tasks (destruction requests, death notices) of these partners.
-pub async fn open_tasks(conn: &mut AnyConnection, partner_oin: &str) -> Result<Vec<Notice>, StoreError> {
+pub async fn open_tasks(
+    conn: &mut AnyConnection,
+    partner_oin: &str,
+) -> Result<Vec<Notice>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM notices WHERE partner_oin = $1 AND done_ms IS NULL \
          AND topic IN ('destruction_requested', 'signallers_to_inform') ORDER BY seq"
@@ -194,7 +251,11 @@ pub async fn open_tasks(conn: &mut AnyConnection, partner_oin: &str) -> Result<V
 }
 
 /// Replaces a notice's parties (erasure takes a destroyed signal out of them).
-pub async fn set_parties(conn: &mut AnyConnection, id: &str, parties: &[Party]) -> Result<(), StoreError> {
+pub async fn set_parties(
+    conn: &mut AnyConnection,
+    id: &str,
+    parties: &[Party],
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE notices SET parties = $1 WHERE id = $2")
         .bind(parties_to_json(parties))
         .bind(id)

@@ -77,12 +77,15 @@ fn from_row(row: &AnyRow) -> Result<Objection, StoreError> {
     Ok(Objection {
         id: row.try_get("id")?,
         bsn: row.try_get("bsn")?,
-        signal_ids: serde_json::from_str(&ids).map_err(|_| StoreError::Corrupt("objections.signal_ids"))?,
+        signal_ids: serde_json::from_str(&ids)
+            .map_err(|_| StoreError::Corrupt("objections.signal_ids"))?,
         lodged_on: date("lodged_on")?.ok_or(StoreError::Corrupt("objections.lodged_on"))?,
-        lodged_by: Addressee::parse(&lodged_by).ok_or(StoreError::Corrupt("objections.lodged_by"))?,
+        lodged_by: Addressee::parse(&lodged_by)
+            .ok_or(StoreError::Corrupt("objections.lodged_by"))?,
         informed_on: date("informed_on")?,
         late: row.try_get::<i64, _>("late")? != 0,
-        decision_due: date("decision_due")?.ok_or(StoreError::Corrupt("objections.decision_due"))?,
+        decision_due: date("decision_due")?
+            .ok_or(StoreError::Corrupt("objections.decision_due"))?,
         reminded_on: date("reminded_on")?,
         decided_on: date("decided_on")?,
         outcome: match outcome {
@@ -95,7 +98,8 @@ fn from_row(row: &AnyRow) -> Result<Objection, StoreError> {
 }
 
 pub async fn insert(conn: &mut AnyConnection, o: &Objection) -> Result<(), StoreError> {
-    let ids = serde_json::to_string(&o.signal_ids).map_err(|_| StoreError::Corrupt("objections.signal_ids"))?;
+    let ids = serde_json::to_string(&o.signal_ids)
+        .map_err(|_| StoreError::Corrupt("objections.signal_ids"))?;
     sqlx::query(&format!(
         "INSERT INTO objections ({COLUMNS}) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -128,7 +132,11 @@ pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<Objection>
 
 /// All objections, or the undecided ones, by decision date.
 pub async fn list(conn: &mut AnyConnection, open_only: bool) -> Result<Vec<Objection>, StoreError> {
-    let filter = if open_only { "WHERE decided_on IS NULL" } else { "" };
+    let filter = if open_only {
+        "WHERE decided_on IS NULL"
+    } else {
+        ""
+    };
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM objections {filter} ORDER BY decision_due, id"
     ))
@@ -148,7 +156,10 @@ pub async fn of_youth(conn: &mut AnyConnection, bsn: &str) -> Result<Vec<Objecti
 }
 
 /// Whether an undecided objection covers this signal (it stays active meanwhile).
-pub async fn pending_for_signal(conn: &mut AnyConnection, signal_id: &str) -> Result<bool, StoreError> {
+pub async fn pending_for_signal(
+    conn: &mut AnyConnection,
+    signal_id: &str,
+) -> Result<bool, StoreError> {
     let pattern = format!("%\"{signal_id}\"%");
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM objections WHERE decided_on IS NULL AND signal_ids LIKE $1",
@@ -176,7 +187,11 @@ pub async fn decide(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn set_reminded(conn: &mut AnyConnection, id: &str, on: NaiveDate) -> Result<(), StoreError> {
+pub async fn set_reminded(
+    conn: &mut AnyConnection,
+    id: &str,
+    on: NaiveDate,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE objections SET reminded_on = $1 WHERE id = $2")
         .bind(format_date(on))
         .bind(id)

@@ -48,7 +48,9 @@ pub fn reload_on_sighup() {
                     }
                 });
             }
-            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP; reload on file change only"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload on file change only")
+            }
         }
     }
 }

@@ -290,7 +290,12 @@ pub fn incoming(
                             chain: Arc::new(chain),
                             verdict,
                         };
-                        let _ = tx.send(Ok(VerifiedStream { inner: stream, peer })).await;
+                        let _ = tx
+                            .send(Ok(VerifiedStream {
+                                inner: stream,
+                                peer,
+                            }))
+                            .await;
                     }
                     Ok(Err(e)) => log_refused_handshake(service, peer, &e),
                     Err(_) => {

@@ -43,6 +43,9 @@ pub struct Options {
     pub hub_storage_url: Option<String>,
     /// Storage URL of a node, by region code; a region not listed uses SQLite under `data_dir/db`.
     pub node_storage_urls: BTreeMap<String, String>,
+    /// How often the nodes check the pseudonymiser's key version (`forwarder.key_check_ms`);
+    /// `None` = the nodes' default. Tests of a key rotation make it short.
+    pub node_key_check_ms: Option<u64>,
 }
 
 impl Options {
@@ -54,6 +57,7 @@ impl Options {
             clock: None,
             hub_storage_url: None,
             node_storage_urls: BTreeMap::new(),
+            node_key_check_ms: None,
         }
     }
 }
@@ -71,6 +75,7 @@ pub struct LocalFederation {
     config_dir: PathBuf,
     /// Ports of stopped services, kept so they come back where their clients expect them.
     stopped: BTreeMap<String, SocketAddr>,
+    node_key_check_ms: Option<u64>,
 }
 
 fn loopback(port: Option<u16>, offset: u16) -> SocketAddr {
@@ -169,6 +174,7 @@ impl LocalFederation {
             nodes: BTreeMap::new(),
             config_dir: config_dir.clone(),
             stopped: BTreeMap::new(),
+            node_key_check_ms: options.node_key_check_ms,
         };
 
         let pseudo_toml = configs::pseudonymiser(&configs::PseudonymiserFiles {
@@ -179,7 +185,7 @@ impl LocalFederation {
             regions: &regions,
         });
         std::fs::write(config_dir.join("pseudonymiser.toml"), pseudo_toml)?;
-        let pseudonymiser = fed.spawn_pseudonymiser().await?;
+        let pseudonymiser = fed.spawn_pseudonymiser(None).await?;
         fed.file.pseudonymiser.url = pseudonymiser.url();
         fed.pseudonymiser = Some(pseudonymiser);
 
@@ -239,10 +245,61 @@ impl LocalFederation {
         self.config_dir.join(format!("node-{region}.toml"))
     }
 
-    async fn spawn_pseudonymiser(&self) -> anyhow::Result<ServiceHandle> {
-        let config =
-            vir_pseudonymiser::config::Config::load(&self.config_dir.join("pseudonymiser.toml"))?;
+    fn pseudonymiser_config_path(&self) -> PathBuf {
+        self.config_dir.join("pseudonymiser.toml")
+    }
+
+    /// Starts the pseudonymiser from its config file; `listen` pins the port of a restarted one.
+    async fn spawn_pseudonymiser(
+        &self,
+        listen: Option<SocketAddr>,
+    ) -> anyhow::Result<ServiceHandle> {
+        let mut config =
+            vir_pseudonymiser::config::Config::load(&self.pseudonymiser_config_path())?;
+        config.listen = listen.unwrap_or(config.listen);
         vir_pseudonymiser::server::spawn(config, self.clock.clone()).await
+    }
+
+    /// Restarts the pseudonymiser gracefully on its old port, reading its config file again
+    /// (as an operator does after changing `current_version` or `versions`).
+    pub async fn restart_pseudonymiser(&mut self) -> anyhow::Result<()> {
+        let old = self
+            .pseudonymiser
+            .take()
+            .context("pseudonymiser not running")?;
+        let listen = old.local_addr;
+        old.shutdown().await?;
+        self.pseudonymiser = Some(self.spawn_pseudonymiser(Some(listen)).await?);
+        Ok(())
+    }
+
+    /// Rewrites `current_version` and `versions` in the pseudonymiser's config file (checked
+    /// like `vir-pseudonymiser check-config` would) and restarts it: a key rotation step of
+    /// `deploy/README.md` section 9.
+    pub async fn set_key_versions(&mut self, current: u32, versions: &[u32]) -> anyhow::Result<()> {
+        let path = self.pseudonymiser_config_path();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let listed: Vec<String> = versions.iter().map(u32::to_string).collect();
+        let mut out = String::new();
+        for line in text.lines() {
+            let key = line.split('=').next().unwrap_or_default().trim();
+            if key == "current_version" || key == "versions" {
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+            if key == "seed_file" {
+                out.push_str(&format!(
+                    "current_version = {current}\nversions = [{}]\n",
+                    listed.join(", ")
+                ));
+            }
+        }
+        vir_pseudonymiser::config::Config::from_toml(&out)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?;
+        self.restart_pseudonymiser().await
     }
 
     /// Starts the hub from its config file; `listen` pins the port of a restarted hub, so its
@@ -260,6 +317,9 @@ impl LocalFederation {
     ) -> anyhow::Result<ServiceHandle> {
         let mut config = vir_node::config::NodeConfig::load(&self.node_config_path(region))?;
         config.listen = listen.unwrap_or(config.listen);
+        if let Some(ms) = self.node_key_check_ms {
+            config.forwarder.key_check_ms = ms;
+        }
         vir_node::spawn(config, self.clock.clone()).await
     }
 

@@ -28,6 +28,7 @@ pub struct NodeApi {
     pub(crate) index: RegionalIndex,
     partners: Arc<HashMap<Oin, Partner>>,
     hub_connected: Arc<AtomicBool>,
+    rekey: Arc<crate::rekey::RekeyState>,
 }
 
 impl NodeApi {
@@ -40,7 +41,15 @@ impl NodeApi {
             index,
             partners: Arc::new(partners),
             hub_connected,
+            rekey: Arc::default(),
         }
+    }
+
+    /// Reports the re-key task's progress in `Status`.
+    #[must_use]
+    pub fn with_rekey_state(mut self, rekey: Arc<crate::rekey::RekeyState>) -> Self {
+        self.rekey = rekey;
+        self
     }
 
     /// The configured partner behind the request's client certificate.
@@ -341,6 +350,8 @@ impl pb::node_server::Node for NodeApi {
                 .clock
                 .now()
                 .to_rfc3339_opts(SecondsFormat::Secs, true),
+            key_version: self.rekey.current_version(),
+            rekey_pending: self.rekey.pending(),
         }))
     }
 

@@ -40,6 +40,9 @@
 //! [forwarder]      # optional
 //! batch_size = 500
 //! poll_ms = 500
+//! key_check_ms = 300000                 # how often the pseudonymiser's key version is checked
+//! rekey_batch = 100                     # youths re-keyed per batch after a key rotation
+//! rekey_keys_per_minute = 300           # keys a re-key may ask per minute (pseudonymiser: 600)
 //!
 //! [clock]          # optional; mode = "dev" only with environment = "development"
 //! mode = "system"
@@ -210,6 +213,17 @@ pub struct ForwarderConfig {
     /// How often the outbox is polled when nothing wakes the forwarder.
     #[serde(default = "default_poll_ms")]
     pub poll_ms: u64,
+    /// How often the pseudonymiser's current key version is checked (also at start); a new
+    /// version re-keys the youths of the active national signals ([`crate::rekey`]).
+    #[serde(default = "default_key_check_ms")]
+    pub key_check_ms: u64,
+    /// Youths re-keyed per batch (one OPRF call per key domain, one transaction).
+    #[serde(default = "default_rekey_batch")]
+    pub rekey_batch: u32,
+    /// Keys a re-key asks the pseudonymiser for per minute: below its per-node rate limit
+    /// (600 by default), so that new signals are still keyed while a rotation runs.
+    #[serde(default = "default_rekey_keys_per_minute")]
+    pub rekey_keys_per_minute: u32,
 }
 
 impl Default for ForwarderConfig {
@@ -217,8 +231,23 @@ impl Default for ForwarderConfig {
         ForwarderConfig {
             batch_size: default_batch_size(),
             poll_ms: default_poll_ms(),
+            key_check_ms: default_key_check_ms(),
+            rekey_batch: default_rekey_batch(),
+            rekey_keys_per_minute: default_rekey_keys_per_minute(),
         }
     }
+}
+
+fn default_key_check_ms() -> u64 {
+    5 * 60 * 1000
+}
+
+fn default_rekey_batch() -> u32 {
+    100
+}
+
+fn default_rekey_keys_per_minute() -> u32 {
+    300
 }
 
 fn default_batch_size() -> u32 {
@@ -362,6 +391,18 @@ impl NodeConfig {
         }
         if self.forwarder.poll_ms == 0 {
             return Err(invalid("forwarder.poll_ms", "must be 1 or higher"));
+        }
+        if self.forwarder.key_check_ms == 0 {
+            return Err(invalid("forwarder.key_check_ms", "must be 1 or higher"));
+        }
+        if self.forwarder.rekey_batch == 0 {
+            return Err(invalid("forwarder.rekey_batch", "must be 1 or higher"));
+        }
+        if self.forwarder.rekey_keys_per_minute == 0 {
+            return Err(invalid(
+                "forwarder.rekey_keys_per_minute",
+                "must be 1 or higher (0 would never finish a rotation)",
+            ));
         }
         if let Err(e) = self.clock.build(self.is_production()) {
             return Err(invalid("clock", e.to_string()));

@@ -12,6 +12,9 @@
 //! the region has address matching on, the address key ([`crate::keyinputs`]); a youth without
 //! a BSN has no person key.
 //!
+//! A cached key of another version than the pseudonymiser's current one (a rotation happened,
+//! [`crate::rekey`]) counts as missing and is fetched again.
+//!
 //! Only keys, opaque signal refs, municipality codes and sealed envelopes leave the node
 //! (domain.md "Pseudonymisation"): the BSN goes to the pseudonymiser blinded, never to the hub.
 
@@ -182,7 +185,10 @@ impl Forwarder {
         let mut upserts = HashMap::new();
         let mut keys: HashMap<Bsn, PseudoKey> = HashMap::new();
         let mut missing: Vec<Bsn> = Vec::new();
-        let mut other_keys = crate::keyinputs::KeyInputs::default();
+        // After a key rotation a cached key of the old version is fetched again, so a new
+        // upsert never carries one (the re-key of `crate::rekey` does the others).
+        let current = self.keys.cached_current_version();
+        let mut other_keys = crate::keyinputs::KeyInputs::at_version(current);
         for row in rows {
             if let OutboxOp::Upsert { signal_ref } = &row.op {
                 let signal = signals::get(&mut conn, signal_ref)
@@ -200,10 +206,10 @@ impl Forwarder {
                     && !missing.contains(&signal.bsn)
                 {
                     match signals::person_key(&mut conn, &signal.bsn).await? {
-                        Some(key) => {
+                        Some(key) if current.is_none_or(|v| v == key.version) => {
                             keys.insert(signal.bsn.clone(), key);
                         }
-                        None => missing.push(signal.bsn.clone()),
+                        _ => missing.push(signal.bsn.clone()),
                     }
                 }
                 other_keys.want(&mut conn, &inputs).await?;

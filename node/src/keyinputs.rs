@@ -78,7 +78,8 @@ impl UpsertInputs {
         })
     }
 
-    fn wanted(&self) -> Vec<(KeyDomain, &str)> {
+    /// The (domain, input) of every key besides the person key.
+    pub(crate) fn wanted(&self) -> Vec<(KeyDomain, &str)> {
         let mut out: Vec<(KeyDomain, &str)> = self
             .parents
             .iter()
@@ -101,9 +102,20 @@ impl UpsertInputs {
 pub struct KeyInputs {
     known: HashMap<(KeyDomain, String), PseudoKey>,
     missing: BTreeMap<KeyDomain, Vec<String>>,
+    /// The pseudonymiser's current key version, when known: a cached key of another version
+    /// (from before a rotation) counts as missing.
+    current: Option<u32>,
 }
 
 impl KeyInputs {
+    /// Takes only cached keys of version `current` (any version when `None`).
+    pub fn at_version(current: Option<u32>) -> KeyInputs {
+        KeyInputs {
+            current,
+            ..KeyInputs::default()
+        }
+    }
+
     /// Notes the inputs of one upsert, taking cached keys from `pseudo_keys`.
     pub async fn want(
         &mut self,
@@ -120,10 +132,10 @@ impl KeyInputs {
                 continue;
             }
             match links::cached_key(&mut *conn, domain, input).await? {
-                Some(key) => {
+                Some(key) if self.current.is_none_or(|v| v == key.version) => {
                     self.known.insert(slot, key);
                 }
-                None => self
+                _ => self
                     .missing
                     .entry(domain)
                     .or_default()

@@ -13,6 +13,8 @@
 //! - [`index`]: the operations and their transactions ([`index::RegionalIndex`]).
 //! - [`api`]: the partner API (gRPC `Node`), identity from the client certificate.
 //! - [`forwarder`]: drains the outbox to `Hub.Submit`, with person keys from the pseudonymiser.
+//! - [`rekey`]: after a pseudonymiser key rotation, re-keys the youths of the active national
+//!   signals and upserts them again, so no cross-regional match is lost.
 //! - [`feed`]: follows `Hub.Subscribe`, applying each item exactly once; [`remote`]: what an
 //!   item does (cross-regional matches, sealed envelopes).
 //! - [`rules`]: the region's rules as settings, and the pure rule functions (lifetime, working
@@ -50,6 +52,7 @@ pub mod nobsn_api;
 pub mod party;
 pub mod regie;
 pub mod registry;
+pub mod rekey;
 pub mod rules;
 pub mod rules_api;
 pub mod remote;

@@ -1,5 +1,5 @@
 //! Starting a node: storage, registry, the links to hub and pseudonymiser, the partner API over
-//! mutual TLS, and the forwarder, feed and lifecycle tasks, all stopped by one token.
+//! mutual TLS, and the forwarder, re-key, feed and lifecycle tasks, all stopped by one token.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use crate::feed::FeedFollower;
 use crate::forwarder::Forwarder;
 use crate::index::RegionalIndex;
 use crate::registry::{FileRegistry, PersonRegistry};
+use crate::rekey::{RekeyState, Rekeyer};
 use crate::rules::Rules;
 
 /// Starts the node as configured, with the registry file of `config.registry`, and returns
@@ -62,17 +63,31 @@ pub async fn spawn_with_registry(
         .with_rules(Rules::of(&config))
         .with_address_match(config.matching.address);
     let hub_connected = Arc::new(AtomicBool::new(false));
-    let api = NodeApi::new(index.clone(), &config.partners, hub_connected.clone());
+    let rekey_state = Arc::new(RekeyState::default());
+    let api = NodeApi::new(index.clone(), &config.partners, hub_connected.clone())
+        .with_rekey_state(rekey_state.clone());
+    let keys = KeyClient::new(pseudonymiser_channel, config.region.clone());
     let forwarder = Forwarder {
         db: db.clone(),
         clock: clock.clone(),
         region: config.region.clone(),
         hub: HubClient::new(hub_channel.clone()),
-        keys: KeyClient::new(pseudonymiser_channel, config.region.clone()),
+        keys: keys.clone(),
         batch_size: config.forwarder.batch_size,
         poll: Duration::from_millis(config.forwarder.poll_ms),
         wake: index.outbox_written.clone(),
         address_match: config.matching.address,
+    };
+    let rekeyer = Rekeyer {
+        db: db.clone(),
+        clock: clock.clone(),
+        keys,
+        address_match: config.matching.address,
+        wake: index.outbox_written.clone(),
+        check_every: Duration::from_millis(config.forwarder.key_check_ms),
+        batch: config.forwarder.rekey_batch as usize,
+        keys_per_minute: config.forwarder.rekey_keys_per_minute,
+        state: rekey_state,
     };
     let feed = FeedFollower {
         index: index.clone(),
@@ -100,7 +115,7 @@ pub async fn spawn_with_registry(
             .add_service(health_service)
             .add_service(NodeServer::new(api))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
-        let (served, (), (), (), ()) = tokio::join!(
+        let (served, (), (), (), (), ()) = tokio::join!(
             async {
                 let served = server.await;
                 // The server ended (asked to, or failed): stop the background tasks too.
@@ -108,6 +123,7 @@ pub async fn spawn_with_registry(
                 served
             },
             forwarder.run(stop.clone()),
+            rekeyer.run(stop.clone()),
             feed.run(stop.clone()),
             crate::facts::run(index.clone(), stop.clone()),
             crate::lifecycle::run(index, stop.clone()),

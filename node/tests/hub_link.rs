@@ -401,6 +401,7 @@ async fn world() -> World {
             forwarder: ForwarderConfig {
                 batch_size: 2,
                 poll_ms: 50,
+                ..ForwarderConfig::default()
             },
             clock: ClockConfig::default(),
             rules: Default::default(),

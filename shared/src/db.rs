@@ -110,6 +110,17 @@ impl Db {
     /// Connects and runs the backend's migrations. `sqlite` and `postgres` are the migrators
     /// embedded by the calling crate with `sqlx::migrate!`.
     pub async fn connect(url: &str, sqlite: &Migrator, postgres: &Migrator) -> Result<Db, DbError> {
+        Self::connect_tuned(url, sqlite, postgres, &[]).await
+    }
+
+    /// [`Db::connect`], with further SQLite pragmas run on every connection after the defaults
+    /// (a service's own page cache or checkpoint interval). Ignored on PostgreSQL.
+    pub async fn connect_tuned(
+        url: &str,
+        sqlite: &Migrator,
+        postgres: &Migrator,
+        sqlite_pragmas: &'static [&'static str],
+    ) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let backend = backend_of(url)?;
         if backend == Backend::Sqlite {
@@ -137,7 +148,10 @@ impl Db {
                             "PRAGMA synchronous = NORMAL",
                             "PRAGMA busy_timeout = 10000",
                             "PRAGMA foreign_keys = ON",
-                        ] {
+                        ]
+                        .iter()
+                        .chain(sqlite_pragmas)
+                        {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
                     }

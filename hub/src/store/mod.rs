@@ -48,7 +48,15 @@ pub struct Store {
 impl Store {
     /// Connects to `sqlite://…` or `postgres://…` and runs the migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let db = Db::connect(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR).await?;
+        // EXPERIMENT (temporary): pragmas from the environment.
+        let extra: Vec<&'static str> = std::env::var("VIR_EXPERIMENT_PRAGMAS")
+            .unwrap_or_default()
+            .split(';')
+            .filter(|p| !p.is_empty())
+            .map(|p| &*Box::leak(format!("PRAGMA {p}").into_boxed_str()))
+            .collect();
+        let extra: &'static [&'static str] = Box::leak(extra.into_boxed_slice());
+        let db = Db::connect_tuned(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR, extra).await?;
         Ok(Store { db })
     }
 

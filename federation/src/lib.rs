@@ -269,7 +269,19 @@ impl LocalFederation {
             .context("pseudonymiser not running")?;
         let listen = old.local_addr;
         old.shutdown().await?;
-        self.pseudonymiser = Some(self.spawn_pseudonymiser(Some(listen)).await?);
+        // The old listener may be closed a moment after the service stopped: retry the port.
+        let mut attempts = 0;
+        let handle = loop {
+            match self.spawn_pseudonymiser(Some(listen)).await {
+                Ok(handle) => break handle,
+                Err(e) if attempts < 50 && address_in_use(&e) => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.pseudonymiser = Some(handle);
         Ok(())
     }
 
@@ -402,6 +414,14 @@ impl LocalFederation {
         }
         Ok(())
     }
+}
+
+fn address_in_use(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+    })
 }
 
 async fn stop(handle: ServiceHandle, crash: bool) -> anyhow::Result<()> {

@@ -59,6 +59,23 @@ pub enum Op {
     Upsert(Upsert),
     Remove { signal_ref: SignalRef },
     Relay(Relay),
+    InzageRequest(InzageRequest),
+    InzageAnswer(InzageAnswer),
+}
+
+/// Inzage: ask the other regions with a signal on this person key for their export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InzageRequest {
+    pub request_id: String,
+    pub person_key: PseudoKey,
+}
+
+/// A sealed inzage export for the requesting region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InzageAnswer {
+    pub request_id: String,
+    pub to_region: RegionCode,
+    pub sealed: Vec<u8>,
 }
 
 /// Most parent keys one upsert may carry: two legal parents, with room for a registry in the
@@ -116,7 +133,12 @@ impl TryFrom<pb::Operation> for Operation {
             return Err(err("op_id", format!("must be between 1 and {}", i64::MAX)));
         }
         let op = match operation.op {
-            None => return Err(err("op", "missing: upsert, remove or relay".into())),
+            None => {
+                return Err(err(
+                    "op",
+                    "missing: upsert, remove, relay, inzage_request or inzage_answer".into(),
+                ))
+            }
             Some(pb::operation::Op::Upsert(u)) => {
                 let signal_ref =
                     SignalRef::parse(u.signal_ref).map_err(|r| err("upsert.signal_ref", r))?;
@@ -198,9 +220,54 @@ impl TryFrom<pb::Operation> for Operation {
                     sealed: r.sealed,
                 })
             }
+            Some(pb::operation::Op::InzageRequest(r)) => Op::InzageRequest(InzageRequest {
+                request_id: request_id(r.request_id)
+                    .map_err(|r| err("inzage_request.request_id", r))?,
+                person_key: r
+                    .person_key
+                    .ok_or_else(|| err("inzage_request.person_key", "missing".into()))
+                    .and_then(|k| {
+                        PseudoKey::try_from(k)
+                            .and_then(|k| k.expect_domain(KeyDomain::Person))
+                            .map_err(|e| err("inzage_request.person_key", e.to_string()))
+                    })?,
+            }),
+            Some(pb::operation::Op::InzageAnswer(a)) => {
+                let request_id =
+                    request_id(a.request_id).map_err(|r| err("inzage_answer.request_id", r))?;
+                let to_region = a
+                    .to_region
+                    .parse::<RegionCode>()
+                    .map_err(|e| err("inzage_answer.to_region", e.to_string()))?;
+                if a.sealed.is_empty() || a.sealed.len() > MAX_INZAGE_SEALED_LEN {
+                    return Err(err(
+                        "inzage_answer.sealed",
+                        format!(
+                            "must be 1 to {MAX_INZAGE_SEALED_LEN} bytes, got {}",
+                            a.sealed.len()
+                        ),
+                    ));
+                }
+                Op::InzageAnswer(InzageAnswer {
+                    request_id,
+                    to_region,
+                    sealed: a.sealed,
+                })
+            }
         };
         Ok(Operation { op_id, op })
     }
+}
+
+/// Largest sealed inzage export the hub relays: a region's export for one youth (signals,
+/// matches, disclosures, access log) is larger than a party's contact details.
+pub const MAX_INZAGE_SEALED_LEN: usize = 1024 * 1024;
+
+/// A node-chosen inzage request id: a UUID, normalised to lower-case hyphenated.
+fn request_id(s: String) -> Result<String, String> {
+    uuid::Uuid::parse_str(&s)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| "not a UUID".into())
 }
 
 /// Validates a whole request: every operation, at most [`MAX_OPS_PER_SUBMIT`] of them, with

@@ -455,6 +455,20 @@ impl pb::node_server::Node for NodeApi {
         crate::rules_api::admin_inzage(self, request).await
     }
 
+    async fn admin_inzage_all_regions(
+        &self,
+        request: Request<pb::AdminInzageRequest>,
+    ) -> Result<Response<pb::AdminInzageAllRegionsResponse>, Status> {
+        crate::rules_api::admin_inzage_all_regions(self, request).await
+    }
+
+    async fn admin_inzage_result(
+        &self,
+        request: Request<pb::AdminInzageResultRequest>,
+    ) -> Result<Response<pb::AdminInzageResultResponse>, Status> {
+        crate::rules_api::admin_inzage_result(self, request).await
+    }
+
     async fn admin_deadlines(
         &self,
         request: Request<pb::AdminDeadlinesRequest>,

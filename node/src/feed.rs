@@ -111,6 +111,8 @@ impl FeedFollower {
     /// before (position at or past it).
     pub async fn apply(&self, item: pb::FeedItem) -> Result<bool, StoreError> {
         let index = &self.index;
+        // An other region's inzage request: its export is read before the write transaction.
+        let inzage_answer = index.prepare_inzage_answer(&self.ca, &item).await?;
         let mut tx = index.db.write().await?;
         let applied = feed::applied_seq(&mut tx.tx).await?;
         if item.seq <= applied {
@@ -129,8 +131,12 @@ impl FeedFollower {
             clock: &index.clock,
             ca: &self.ca,
             hpke_private_key: &self.hpke_private_key,
+            inzage_answer: inzage_answer.as_ref(),
         };
         let outcome = remote::apply_item(&mut tx.tx, &context, item).await?;
+        if let (Applied::Done { .. }, Some(Ok(prepared))) = (&outcome, &inzage_answer) {
+            index.audit_inzage_answer(&mut tx.tx, prepared).await?;
+        }
         match &outcome {
             Applied::Done { .. } => {}
             Applied::Skipped(reason) => {

@@ -139,6 +139,7 @@ impl Forwarder {
         if rows.is_empty() {
             return Ok(0);
         }
+        let rows = within_submit_budget(rows);
         let operations = self.operations(&rows).await?;
         let request = pb::SubmitRequest {
             region: self.region.to_string(),
@@ -216,6 +217,20 @@ impl Forwarder {
                 upserts.insert(row.id, (signal, inputs));
             }
         }
+        // Inzage across regions: the youth's person key, like an upsert's.
+        for row in rows {
+            if let OutboxOp::InzageRequest { bsn, .. } = &row.op {
+                let bsn: Bsn = bsn.parse().map_err(|_| ForwardError::BadRelay(row.id))?;
+                if !keys.contains_key(&bsn) && !missing.contains(&bsn) {
+                    match signals::person_key(&mut conn, &bsn).await? {
+                        Some(key) if current.is_none_or(|v| v == key.version) => {
+                            keys.insert(bsn, key);
+                        }
+                        _ => missing.push(bsn),
+                    }
+                }
+            }
+        }
         drop(conn);
         if !missing.is_empty() {
             keys.extend(self.fetch_keys(&missing).await?);
@@ -259,6 +274,23 @@ impl Forwarder {
                     about_signal_ref: about_signal_ref.clone(),
                     sealed: hex::decode(sealed_hex).map_err(|_| ForwardError::BadRelay(row.id))?,
                 }),
+                OutboxOp::InzageRequest { request_id, bsn } => {
+                    let bsn: Bsn = bsn.parse().map_err(|_| ForwardError::BadRelay(row.id))?;
+                    let key = keys.get(&bsn).ok_or(ForwardError::MissingKey(row.id))?;
+                    pb::operation::Op::InzageRequest(pb::InzageRequest {
+                        request_id: request_id.clone(),
+                        person_key: Some(pb::PseudoKey::from(key)),
+                    })
+                }
+                OutboxOp::InzageAnswer {
+                    request_id,
+                    to_region,
+                    sealed_hex,
+                } => pb::operation::Op::InzageAnswer(pb::InzageAnswer {
+                    request_id: request_id.clone(),
+                    to_region: to_region.clone(),
+                    sealed: hex::decode(sealed_hex).map_err(|_| ForwardError::BadRelay(row.id))?,
+                }),
             };
             operations.push(pb::Operation {
                 op_id: row.id as u64,
@@ -293,4 +325,25 @@ impl Forwarder {
         );
         Ok(bsns.iter().cloned().zip(keys).collect())
     }
+}
+
+/// Sealed bytes one `Submit` may carry in inzage answers (the hub accepts 16 MiB requests; an
+/// answer is at most 1 MiB): a batch stops before the answer that would exceed it, and always
+/// holds at least one row.
+const SUBMIT_SEALED_BUDGET: usize = 8 * 1024 * 1024;
+
+fn within_submit_budget(mut rows: Vec<OutboxRow>) -> Vec<OutboxRow> {
+    let mut total = 0usize;
+    let keep = rows
+        .iter()
+        .position(|row| {
+            if let OutboxOp::InzageAnswer { sealed_hex, .. } = &row.op {
+                total += sealed_hex.len() / 2;
+            }
+            total > SUBMIT_SEALED_BUDGET
+        })
+        .unwrap_or(rows.len())
+        .max(1);
+    rows.truncate(keep);
+    rows
 }

@@ -5,8 +5,8 @@
 //! each, the retention dates, objections, coordination, and the access-log entries about the
 //! youth (Jeugdwet 7.1.2.3 i). Who may ask follows the age bands (003 art. 19).
 //!
-//! Not included: the other regions' data. A request through the hub to other regions,
-//! answered with sealed envelopes, is not built yet; the export says so.
+//! Not included: the other regions' data. Those come from a request through the hub, answered
+//! with sealed envelopes ([`crate::inzage_remote`]).
 
 use serde_json::{json, Value};
 use vir_shared::Bsn;
@@ -42,6 +42,13 @@ impl RegionalIndex {
     ) -> Result<Export, RuleError> {
         let today = self.clock.today();
         self.check_rights_holder(bsn, today, requested_by, youth_not_capable)?;
+        self.export(bsn, requested_by.as_str()).await
+    }
+
+    /// The export for one youth, without checking who asks: for [`Self::inzage`], and for an
+    /// other region's request through the hub (that region's administrator checked).
+    /// `not_found` when the region has nothing about the youth.
+    pub async fn export(&self, bsn: &Bsn, requested_by: &str) -> Result<Export, RuleError> {
         let mut conn = self.db.pool.acquire().await?;
         let all = lifecycle::all_on_youth(&mut conn, bsn).await?;
         let objections = objections::of_youth(&mut conn, bsn.as_str()).await?;
@@ -178,7 +185,7 @@ impl RegionalIndex {
         let export = json!({
             "region": self.region.as_str(),
             "produced_at": rfc3339(self.clock.now().timestamp_millis()),
-            "requested_by": requested_by.as_str(),
+            "requested_by": requested_by,
             "purpose": "The verwijsindex brings professionals who are involved with the same youth \
                 into contact; it holds that they are involved, never what the concern is \
                 (Jeugdwet 7.1.4.3; 003 art. 2, 8.4).",
@@ -199,7 +206,7 @@ impl RegionalIndex {
             "rights": "inzage and copy, correction, objection (bezwaar); exercised by the parents under 12, \
                 jointly from 12 to 16, by the youth from 16 (003 art. 17-19)",
             "access_log": log_out,
-            "other_regions": "not included: this export covers this region; other regions answer their own requests",
+            "other_regions": "not included: this export covers this region; other regions answer a request through the national hub (AdminInzageAllRegions)",
         });
         Ok(Export {
             json: export,

@@ -45,6 +45,7 @@ pub mod index;
 pub mod informing;
 pub mod keyinputs;
 pub mod inzage;
+pub mod inzage_remote;
 pub mod lifecycle;
 pub mod matching;
 pub mod nobsn;

@@ -124,7 +124,9 @@ impl Rekeyer {
         let current = self.keys.refresh_public_keys().await?;
         let stale = self.stale_youths(current).await?;
         // Pending before the version: whoever sees the new version sees its work too.
-        self.state.pending.store(stale.len() as u64, Ordering::Relaxed);
+        self.state
+            .pending
+            .store(stale.len() as u64, Ordering::Relaxed);
         self.state.current_version.store(current, Ordering::Relaxed);
         if stale.is_empty() {
             return Ok(0);
@@ -195,11 +197,7 @@ impl Rekeyer {
     }
 
     /// The youth's key inputs, from one of its active national signals.
-    async fn youth(
-        &self,
-        conn: &mut AnyConnection,
-        bsn: Bsn,
-    ) -> Result<Option<Youth>, StoreError> {
+    async fn youth(&self, conn: &mut AnyConnection, bsn: Bsn) -> Result<Option<Youth>, StoreError> {
         let signals = signals::active_on_youth(&mut *conn, &bsn).await?;
         let Some(signal) = signals.iter().find(|s| s.national) else {
             return Ok(None);

@@ -36,6 +36,9 @@ pub struct Context<'a> {
     pub clock: &'a SharedClock,
     pub ca: &'a Path,
     pub hpke_private_key: &'a [u8; 32],
+    /// The answer to an `InzageRequested` item, prepared before the transaction
+    /// ([`crate::inzage_remote`]).
+    pub inzage_answer: Option<&'a Result<crate::inzage_remote::Prepared, &'static str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +79,15 @@ pub async fn apply_item(
         Some(pb::feed_item::Body::MatchCreated(m)) => match_created(conn, cx, m).await,
         Some(pb::feed_item::Body::Envelope(e)) => envelope_delivered(conn, cx, e).await,
         Some(pb::feed_item::Body::MatchEnded(m)) => match_ended(conn, cx, m).await,
+        Some(pb::feed_item::Body::InzageRequested(_)) => {
+            crate::inzage_remote::requested(conn, cx).await
+        }
+        Some(pb::feed_item::Body::InzageForwarded(f)) => {
+            crate::inzage_remote::forwarded(conn, f).await
+        }
+        Some(pb::feed_item::Body::InzageAnswered(a)) => {
+            crate::inzage_remote::answered(conn, cx, a).await
+        }
         None => Ok(Applied::Skipped("feed item without a body")),
     }
 }

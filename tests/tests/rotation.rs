@@ -90,10 +90,15 @@ async fn hub_key_versions(t: &TestFed) -> Vec<(String, i64)> {
 /// Waits until the node of `org` has checked the pseudonymiser, found `version`, re-keyed all
 /// its youths and sent every upsert to the hub.
 async fn wait_rekeyed(t: &TestFed, org: &str, version: u32) {
-    eventually(&format!("{org}'s node re-keyed to {version}"), WAIT, || async move {
-        let s = node_status(t, org).await;
-        (s.key_version == version && s.rekey_pending == 0 && s.outbox_pending == 0).then_some(())
-    })
+    eventually(
+        &format!("{org}'s node re-keyed to {version}"),
+        WAIT,
+        || async move {
+            let s = node_status(t, org).await;
+            (s.key_version == version && s.rekey_pending == 0 && s.outbox_pending == 0)
+                .then_some(())
+        },
+    )
     .await;
 }
 
@@ -132,7 +137,10 @@ async fn key_rotation_keeps_matches_and_new_signals_match_old_ones() {
         .expect("Zuid-Limburg signals youth 2");
     let a_before = wait_matches(&t, A_SCHOOL, 1).await;
     let b_before = wait_matches(&t, B_JGZ, 1).await;
-    assert_eq!(a_before[0].0, b_before[0].0, "one match, seen from both sides");
+    assert_eq!(
+        a_before[0].0, b_before[0].0,
+        "one match, seen from both sides"
+    );
     eventually("both sides told", WAIT, || async {
         (notified(&t, A_SCHOOL).await == [b_org.clone()]
             && notified(&t, B_JGZ).await == [a_org.clone()])
@@ -169,7 +177,11 @@ async fn key_rotation_keeps_matches_and_new_signals_match_old_ones() {
     })
     .await;
     assert_eq!(hub_status(&t).await.matches, 1, "no match lost or added");
-    assert_eq!(matches(&t, A_SCHOOL).await, a_before, "Drenthe keeps its match");
+    assert_eq!(
+        matches(&t, A_SCHOOL).await,
+        a_before,
+        "Drenthe keeps its match"
+    );
 
     // Zuid-Limburg comes back and re-keys by itself.
     t.fed.start_node("zuid-limburg").await.unwrap();
@@ -201,7 +213,10 @@ async fn key_rotation_keeps_matches_and_new_signals_match_old_ones() {
     c_regions.sort();
     assert_eq!(c_regions, ["drenthe", "zuid-limburg"]);
     let a_after = wait_matches(&t, A_SCHOOL, 2).await;
-    assert!(a_after.contains(&a_before[0]), "the old match is still there");
+    assert!(
+        a_after.contains(&a_before[0]),
+        "the old match is still there"
+    );
     wait_matches(&t, B_JGZ, 2).await;
     wait_matches(&t, A_JGZ, 1).await;
     wait_matches(&t, B_SCHOOL, 1).await;
@@ -231,7 +246,10 @@ async fn key_rotation_keeps_matches_and_new_signals_match_old_ones() {
     assert!(hub_key_versions(&t).await.iter().all(|(_, v)| *v == 2));
 
     // Version 1 can go: nothing still needs it.
-    t.fed.set_key_versions(2, &[2]).await.expect("drop version 1");
+    t.fed
+        .set_key_versions(2, &[2])
+        .await
+        .expect("drop version 1");
     for org in [A_SCHOOL, B_JGZ, C_CJG] {
         wait_rekeyed(&t, org, 2).await;
     }

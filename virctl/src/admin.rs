@@ -106,6 +106,83 @@ pub async fn admin(t: &TargetArgs, cmd: AdminCommand, json: bool) -> anyhow::Res
             bsn,
             by,
             not_capable,
+            all_regions: true,
+        } => {
+            let req = pb::AdminInzageRequest {
+                bsn,
+                requested_by: by.proto(),
+                youth_not_capable: not_capable,
+            };
+            let r = node
+                .admin_inzage_all_regions(req)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let regional = r.regional.unwrap_or_default();
+            if json {
+                let export: Value =
+                    serde_json::from_str(&regional.export_json).unwrap_or(Value::Null);
+                print_json(&json!({
+                    "request_id": r.request_id, "export": export,
+                    "signals": regional.signals, "access_log_entries": regional.access_log_entries,
+                }));
+            } else {
+                println!("{}", regional.export_json);
+                eprintln!(
+                    "{} signal(s), {} access-log entries. Other regions asked through the hub: \
+                     request {} (virctl admin inzage-result {}).",
+                    regional.signals, regional.access_log_entries, r.request_id, r.request_id
+                );
+            }
+        }
+        AdminCommand::InzageResult { request_id } => {
+            let r = node
+                .admin_inzage_result(pb::AdminInzageResultRequest { request_id })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+            let answers: Vec<Value> = r
+                .answers
+                .iter()
+                .map(|a| {
+                    json!({
+                        "region": a.region, "answered_unix_ms": a.answered_unix_ms,
+                        "export": parse(&a.export_json),
+                    })
+                })
+                .collect();
+            let doc = json!({
+                "request_id": r.request_id,
+                "requested_unix_ms": r.requested_unix_ms,
+                "forwarded_by_hub": r.forwarded,
+                "regional_export": parse(&r.regional_export_json),
+                "other_regions": answers,
+                "pending_regions": r.pending_regions,
+            });
+            print_json(&doc);
+            if !json {
+                if !r.forwarded {
+                    eprintln!("The hub has not yet said which regions it asked.");
+                } else if r.pending_regions.is_empty() {
+                    eprintln!(
+                        "{} other region(s) answered; none pending.",
+                        r.answers.len()
+                    );
+                } else {
+                    eprintln!(
+                        "{} other region(s) answered; waiting for {}.",
+                        r.answers.len(),
+                        r.pending_regions.join(", ")
+                    );
+                }
+            }
+        }
+        AdminCommand::Inzage {
+            bsn,
+            by,
+            not_capable,
+            all_regions: false,
         } => {
             let req = pb::AdminInzageRequest {
                 bsn,

@@ -226,7 +226,14 @@ pub enum AdminCommand {
         /// The youth cannot weigh their interests: the parents act (003 art. 19.2).
         #[arg(long)]
         not_capable: bool,
+        /// Also ask the other regions through the national hub; collect their sealed answers
+        /// with `admin inzage-result ID`.
+        #[arg(long)]
+        all_regions: bool,
     },
+    /// The result of an inzage request to all regions: this region's export, the other
+    /// regions' answers, and which regions have not answered yet.
+    InzageResult { request_id: String },
     /// Missed consultation deadlines, objection decisions due, and your open tasks.
     Deadlines,
     /// Close one of your tasks (a destruction request not granted, a death notice handled).

@@ -83,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     "region": s.region, "active_signals": s.active_signals, "matches": s.matches,
                     "outbox_pending": s.outbox_pending, "feed_applied_seq": s.feed_applied_seq,
                     "hub_connected": s.hub_connected, "clock_now": s.clock_now,
+                    "key_version": s.key_version, "rekey_pending": s.rekey_pending,
                 }));
             } else {
                 println!("region            {}", s.region);
@@ -91,6 +92,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("outbox pending    {}", s.outbox_pending);
                 println!("feed applied seq  {}", s.feed_applied_seq);
                 println!("hub connected     {}", s.hub_connected);
+                println!("key version       {}", s.key_version);
+                println!("re-key pending    {}", s.rekey_pending);
                 println!("clock             {}", s.clock_now);
             }
             Ok(())

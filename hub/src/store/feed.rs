@@ -11,15 +11,12 @@ use sqlx::{AnyConnection, Row};
 use vir_proto as pb;
 use vir_shared::RegionCode;
 
+use super::shapes::shaped;
 use super::{to_i64, to_u64, Store};
 use crate::error::StoreError;
 
 /// How many feed items a subscriber reads per query.
 pub const FEED_PAGE: u32 = 500;
-
-/// Feed rows per INSERT statement (4 parameters each, well within SQLite's and PostgreSQL's
-/// limits on bound parameters).
-const ROWS_PER_INSERT: usize = 250;
 
 /// Appends `bodies` to `region`'s feed, in order, and returns the new head. One counter update
 /// reserves the whole range (the row stays locked until commit), then multi-row INSERTs.
@@ -41,9 +38,10 @@ pub(crate) async fn append_all(
     .ok_or_else(|| StoreError::Corrupt(format!("no node row (feed counter) for {region}")))?;
     let head: i64 = row.try_get(0)?;
     let mut seq = head - count + 1;
-    let mut bodies = bodies.into_iter().peekable();
-    while bodies.peek().is_some() {
-        let chunk: Vec<_> = bodies.by_ref().take(ROWS_PER_INSERT).collect();
+    let sizes: Vec<usize> = shaped(&bodies).iter().map(|c| c.len()).collect();
+    let mut bodies = bodies.into_iter();
+    for size in sizes {
+        let chunk: Vec<_> = bodies.by_ref().take(size).collect();
         let mut sql = String::from("INSERT INTO feed (region, seq, created_ms, body) VALUES ");
         for i in 0..chunk.len() {
             let p = 3 + 2 * i;

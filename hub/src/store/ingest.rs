@@ -148,6 +148,14 @@ impl Ingest<'_> {
                     self.relay(first.op_id, relay).await?;
                     1
                 }
+                Op::InzageRequest(request) => {
+                    self.inzage_request(first.op_id, request).await?;
+                    1
+                }
+                Op::InzageAnswer(answer) => {
+                    self.inzage_answer(first.op_id, answer).await?;
+                    1
+                }
             };
             for operation in &rest[..taken] {
                 self.outcome.last_applied_op_id = operation.op_id;

@@ -13,12 +13,10 @@ use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
 use super::kinds::{basis_gone, Kind, SignalKeys, StoredKey};
+use super::shapes::shaped;
 use super::upsert::{keys_of_upsert, Partners};
 use crate::error::StoreError;
 use crate::ops::Upsert;
-
-/// Rows per multi-row INSERT into `signal_keys` (4 parameters each, plus 1 shared).
-const INSERT_CHUNK: usize = 250;
 
 /// An active match of one of the submitting node's signals.
 struct ActiveMatch {
@@ -60,7 +58,7 @@ impl Ingest<'_> {
                     .map(|(role, key)| (u.signal_ref.as_str(), role, key))
             })
             .collect();
-        for chunk in rows.chunks(INSERT_CHUNK) {
+        for chunk in shaped(&rows) {
             let mut sql = String::from(
                 "INSERT INTO signal_keys (region, signal_ref, role, key_value, key_version) VALUES ",
             );

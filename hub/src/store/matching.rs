@@ -12,11 +12,9 @@ use vir_shared::RegionCode;
 
 use super::ingest::Ingest;
 use super::kinds::Kind;
+use super::shapes::shaped;
 use crate::error::StoreError;
 use crate::ops::SignalRef;
-
-/// Matches rows per INSERT (5 parameters each, plus 2 shared).
-const INSERT_CHUNK: usize = 250;
 
 /// A match created in this transaction and not yet written: the submitting region is side a.
 pub(super) struct NewMatch {
@@ -39,7 +37,7 @@ impl Ingest<'_> {
     /// anything reads `matches`, and at the end of the transaction.
     pub(super) async fn flush_matches(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.new_matches);
-        for chunk in pending.chunks(INSERT_CHUNK) {
+        for chunk in shaped(&pending) {
             let mut sql = String::from(
                 "INSERT INTO matches (match_id, kind, region_a, ref_a, region_b, ref_b, \
                  created_ms) VALUES ",

@@ -20,10 +20,12 @@
 
 pub mod feed;
 pub mod ingest;
+mod inzage;
 mod keys;
 pub mod kinds;
 mod matching;
 pub mod nodes;
+mod shapes;
 mod upsert;
 
 use sqlx::migrate::Migrator;

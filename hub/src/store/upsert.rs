@@ -19,15 +19,12 @@ use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
 use super::kinds::{Kind, SignalKeys, StoredKey};
+use super::shapes::shaped;
 use crate::error::StoreError;
 use crate::ops::Upsert;
 
 /// Most upserts applied as one run.
 pub(super) const MAX_RUN: usize = 500;
-/// Rows per multi-row INSERT (4 parameters each, plus 2 shared).
-const INSERT_CHUNK: usize = 250;
-/// Keys per `IN (…)` lookup.
-const LOOKUP_CHUNK: usize = 250;
 
 /// The partners of one signal: (other region, other ref) → the strongest kind.
 pub(super) type Partners = BTreeMap<(String, String), Kind>;
@@ -36,7 +33,7 @@ impl Ingest<'_> {
     /// Applies a run of upserts (distinct signal refs), in order.
     pub(super) async fn upsert_run(&mut self, run: &[&Upsert]) -> Result<(), StoreError> {
         let mut new_refs = HashSet::new();
-        for chunk in run.chunks(INSERT_CHUNK) {
+        for chunk in shaped(run) {
             new_refs.extend(self.insert_new(chunk).await?);
         }
         let known: Vec<&Upsert> = run
@@ -150,7 +147,7 @@ impl Ingest<'_> {
         let person = role == "person";
         // $1 is the region; $2 the role for the other roles; then the keys.
         let first = if person { 2 } else { 3 };
-        for chunk in keys.chunks(LOOKUP_CHUNK) {
+        for chunk in shaped(keys) {
             let placeholders: Vec<String> = (0..chunk.len())
                 .map(|i| format!("${}", i + first))
                 .collect();

@@ -212,6 +212,91 @@ pub async fn admin_inzage(
     }))
 }
 
+/// The regional export and a request through the hub to the other regions (issue 6, "Rights").
+pub async fn admin_inzage_all_regions(
+    api: &NodeApi,
+    request: Request<pb::AdminInzageRequest>,
+) -> Result<Response<pb::AdminInzageAllRegionsResponse>, Status> {
+    const RPC: &str = "AdminInzageAllRegions";
+    let (admin, actor) = api.admin(&request, RPC).await?;
+    let req = request.into_inner();
+    let youth = bsn(&req.bsn)?;
+    let by = Addressee::from_proto(req.requested_by)
+        .ok_or_else(|| bad("requested_by", "parents, parents_and_youth or youth"))?;
+    // The export lists the access log, this access included: log first.
+    api.logged(
+        &actor,
+        RPC,
+        "youth".into(),
+        Some(&youth),
+        Ok::<(), Status>(()),
+    )
+    .await?;
+    let (request_id, export) = api
+        .index
+        .inzage_all_regions(admin.oin.as_str(), &youth, by, req.youth_not_capable)
+        .await
+        .map_err(|e| rule_status(e, RPC))?;
+    Ok(Response::new(pb::AdminInzageAllRegionsResponse {
+        request_id,
+        regional: Some(pb::AdminInzageResponse {
+            export_json: serde_json::to_string_pretty(&export.json).unwrap_or_default(),
+            signals: u32::try_from(export.signals).unwrap_or(u32::MAX),
+            access_log_entries: u32::try_from(export.access_log_entries).unwrap_or(u32::MAX),
+        }),
+    }))
+}
+
+/// A request's regional export, the other regions' opened answers and who is still pending.
+pub async fn admin_inzage_result(
+    api: &NodeApi,
+    request: Request<pb::AdminInzageResultRequest>,
+) -> Result<Response<pb::AdminInzageResultResponse>, Status> {
+    const RPC: &str = "AdminInzageResult";
+    let (_, actor) = api.admin(&request, RPC).await?;
+    let request_id = request.into_inner().request_id.trim().to_lowercase();
+    let found = api
+        .index
+        .inzage_result(&request_id)
+        .await
+        .map_err(|e| rule_status(e.into(), RPC))?;
+    let youth = found
+        .as_ref()
+        .and_then(|r| r.request.bsn.parse::<Bsn>().ok());
+    let result = found.ok_or_else(|| Status::not_found("no inzage request with this id"));
+    let result = api
+        .logged(
+            &actor,
+            RPC,
+            format!("inzage request {request_id}"),
+            youth.as_ref(),
+            result,
+        )
+        .await?;
+    let pretty = |text: &str| {
+        serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| text.to_owned())
+    };
+    Ok(Response::new(pb::AdminInzageResultResponse {
+        request_id: result.request.request_id.clone(),
+        regional_export_json: pretty(&result.request.regional_export),
+        answers: result
+            .answers
+            .iter()
+            .map(|a| pb::RegionInzageAnswer {
+                region: a.region.clone(),
+                export_json: pretty(&a.export),
+                answered_unix_ms: a.answered_ms,
+            })
+            .collect(),
+        pending_regions: result.pending.clone(),
+        forwarded: result.request.asked.is_some(),
+        requested_unix_ms: result.request.created_ms,
+    }))
+}
+
 pub async fn admin_deadlines(
     api: &NodeApi,
     request: Request<pb::AdminDeadlinesRequest>,

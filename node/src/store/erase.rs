@@ -79,6 +79,10 @@ async fn forget_youth(conn: &mut AnyConnection, bsn: &Bsn) -> Result<(), StoreEr
         // Issue 4: the registry facts, and the description of a youth without a BSN.
         "DELETE FROM youth_facts WHERE bsn = $1",
         "DELETE FROM no_bsn_youths WHERE vin = $1",
+        // Inzage across regions: the requests and the other regions' answers.
+        "DELETE FROM inzage_answers WHERE request_id IN \
+         (SELECT request_id FROM inzage_requests WHERE bsn = $1)",
+        "DELETE FROM inzage_requests WHERE bsn = $1",
     ] {
         sqlx::query(sql)
             .bind(bsn.as_str())

@@ -10,6 +10,7 @@
 //! Runtime queries only, `$n` placeholders, times as Unix ms, dates as `YYYY-MM-DD`.
 
 pub mod feed;
+pub mod inzage;
 pub mod links;
 pub mod matches;
 pub mod nobsn;

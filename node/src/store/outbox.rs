@@ -26,6 +26,14 @@ pub enum OutboxOp {
         about_signal_ref: String,
         sealed_hex: String,
     },
+    /// Inzage across regions: the forwarder puts the youth's person key in place of the BSN.
+    InzageRequest { request_id: String, bsn: String },
+    /// This region's sealed inzage export for the requesting region.
+    InzageAnswer {
+        request_id: String,
+        to_region: String,
+        sealed_hex: String,
+    },
 }
 
 impl OutboxOp {
@@ -34,6 +42,8 @@ impl OutboxOp {
             OutboxOp::Upsert { .. } => "upsert",
             OutboxOp::Remove { .. } => "remove",
             OutboxOp::Relay { .. } => "relay",
+            OutboxOp::InzageRequest { .. } => "inzage_request",
+            OutboxOp::InzageAnswer { .. } => "inzage_answer",
         }
     }
 }

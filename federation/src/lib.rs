@@ -10,8 +10,8 @@
 
 pub mod configs;
 pub mod plan;
-pub mod rules;
 mod replicas;
+pub mod rules;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -70,9 +70,15 @@ async fn snapshot(t: &TestFed, orgs: &[&str]) -> Snapshot {
     };
     for org in orgs {
         let mut client = t.node_client(org);
-        let signals = client.list_signals(pb::ListSignalsRequest {}).await.unwrap();
+        let signals = client
+            .list_signals(pb::ListSignalsRequest {})
+            .await
+            .unwrap();
         s.signals.extend(signals.into_inner().signals);
-        let matches = client.list_matches(pb::ListMatchesRequest {}).await.unwrap();
+        let matches = client
+            .list_matches(pb::ListMatchesRequest {})
+            .await
+            .unwrap();
         s.matches.extend(matches.into_inner().matches);
         let notes = client
             .list_notifications(pb::ListNotificationsRequest {})
@@ -143,7 +149,13 @@ async fn a_node_restored_from_pg_dump_has_the_same_signals_and_matches() {
         .take(6)
         .map(|p| p.bsn.to_string())
         .collect();
-    let zl_org = t.fed.file.organisation("zuid-limburg/jgz").unwrap().name.clone();
+    let zl_org = t
+        .fed
+        .file
+        .organisation("zuid-limburg/jgz")
+        .unwrap()
+        .name
+        .clone();
     let orgs = ["drenthe/school", "drenthe/jgz"];
 
     // Four cross-regional matches and one regional one.
@@ -183,7 +195,10 @@ async fn a_node_restored_from_pg_dump_has_the_same_signals_and_matches() {
     let dir = tempfile::tempdir().unwrap();
     let dump = dir.path().join("node-drenthe.dump");
     let dump_arg = dump.to_str().unwrap();
-    run("pg_dump", &["--format=custom", "--file", dump_arg, "--dbname", &node_db]);
+    run(
+        "pg_dump",
+        &["--format=custom", "--file", dump_arg, "--dbname", &node_db],
+    );
     let (server, name) = node_db.rsplit_once('/').unwrap();
     let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
         .await
@@ -198,7 +213,13 @@ async fn a_node_restored_from_pg_dump_has_the_same_signals_and_matches() {
         .unwrap();
     run(
         "pg_restore",
-        &["--no-owner", "--exit-on-error", "--dbname", &node_db, dump_arg],
+        &[
+            "--no-owner",
+            "--exit-on-error",
+            "--dbname",
+            &node_db,
+            dump_arg,
+        ],
     );
     admin.close().await.unwrap();
 
@@ -231,6 +252,10 @@ async fn a_node_restored_from_pg_dump_has_the_same_signals_and_matches() {
     let total = ids.len();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), total, "no notification repeated after the restore");
+    assert_eq!(
+        ids.len(),
+        total,
+        "no notification repeated after the restore"
+    );
     t.shutdown().await;
 }

@@ -70,8 +70,20 @@ async fn nodes_on_two_hub_replicas_see_the_same_matches_and_feeds_stay_contiguou
         .map(|p| p.bsn.to_string())
         .collect();
     let (first, second) = youths.split_at(6);
-    let drenthe_org = t.fed.file.organisation("drenthe/school").unwrap().name.clone();
-    let zl_org = t.fed.file.organisation("zuid-limburg/jgz").unwrap().name.clone();
+    let drenthe_org = t
+        .fed
+        .file
+        .organisation("drenthe/school")
+        .unwrap()
+        .name
+        .clone();
+    let zl_org = t
+        .fed
+        .file
+        .organisation("zuid-limburg/jgz")
+        .unwrap()
+        .name
+        .clone();
 
     // First half: Zuid-Limburg signals first (through B), so the match is made by replica A
     // when Drenthe signals, and must reach Zuid-Limburg's subscription on replica B.
@@ -142,16 +154,26 @@ async fn nodes_on_two_hub_replicas_see_the_same_matches_and_feeds_stay_contiguou
             .await
             .unwrap()
             .get(0);
-        let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM feed WHERE region = $1 ORDER BY seq")
-            .bind(region)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-        assert!(head >= youths.len() as i64, "{region}: a feed item per match at least");
-        assert_eq!(seqs, (1..=head).collect::<Vec<_>>(), "{region}: feed contiguous");
-        eventually(&format!("{region} applied its whole feed"), WAIT, || async {
-            (node_status(&t, org).await.feed_applied_seq == head as u64).then_some(())
-        })
+        let seqs: Vec<i64> =
+            sqlx::query_scalar("SELECT seq FROM feed WHERE region = $1 ORDER BY seq")
+                .bind(region)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        assert!(
+            head >= youths.len() as i64,
+            "{region}: a feed item per match at least"
+        );
+        assert_eq!(
+            seqs,
+            (1..=head).collect::<Vec<_>>(),
+            "{region}: feed contiguous"
+        );
+        eventually(
+            &format!("{region} applied its whole feed"),
+            WAIT,
+            || async { (node_status(&t, org).await.feed_applied_seq == head as u64).then_some(()) },
+        )
         .await;
     }
     conn.close().await.unwrap();

@@ -11,7 +11,11 @@ use vir_tests::TestFed;
 
 fn node_key_client(t: &TestFed, region: &str) -> KeyClient {
     let dir = t.fed.pki.dir().join(format!("node-{region}"));
-    let tls = TlsPaths::new(dir.join("cert.pem"), dir.join("key.pem"), t.fed.pki.root_path());
+    let tls = TlsPaths::new(
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        t.fed.pki.root_path(),
+    );
     let channel =
         vir_shared::tls::channel(&t.fed.file.pseudonymiser.url, &tls, "localhost").unwrap();
     KeyClient::new(channel, region.parse().unwrap())

@@ -197,7 +197,11 @@ async fn a_node_claiming_another_region_or_an_unknown_caller_is_refused_by_hub_a
     let t = TestFed::start().await;
     let node_tls = |region: &str| {
         let dir = t.fed.pki.dir().join(format!("node-{region}"));
-        vir_shared::tls::TlsPaths::new(dir.join("cert.pem"), dir.join("key.pem"), t.fed.pki.root_path())
+        vir_shared::tls::TlsPaths::new(
+            dir.join("cert.pem"),
+            dir.join("key.pem"),
+            t.fed.pki.root_path(),
+        )
     };
     let hub_url = t.fed.file.hub.url.clone();
     let mut as_drenthe = HubClient::new(

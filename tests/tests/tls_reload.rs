@@ -79,20 +79,34 @@ async fn a_revoked_client_is_refused_after_reload_and_an_open_connection_stays()
         Ok(()),
         "the connection made before the reload is kept, with its verdict"
     );
-    assert_eq!(check(connect(&url, &bob)).await, Ok(()), "bob is not revoked");
+    assert_eq!(
+        check(connect(&url, &bob)).await,
+        Ok(()),
+        "bob is not revoked"
+    );
 
     // Lift the revocation by replacing the file only: the watcher notices the change.
     pki.write_crl(&[], &crl).unwrap();
-    eventually("alice accepted again after the CRL file changed", WAIT, || async {
-        (check(connect(&url, &alice)).await == Ok(())).then_some(())
-    })
+    eventually(
+        "alice accepted again after the CRL file changed",
+        WAIT,
+        || async { (check(connect(&url, &alice)).await == Ok(())).then_some(()) },
+    )
     .await;
 
     // A broken CRL file is not taken: the material in use stays.
-    std::fs::write(&crl, b"-----BEGIN X509 CRL-----\nnot base64\n-----END X509 CRL-----\n").unwrap();
+    std::fs::write(
+        &crl,
+        b"-----BEGIN X509 CRL-----\nnot base64\n-----END X509 CRL-----\n",
+    )
+    .unwrap();
     vir_shared::tls::request_reload();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(check(connect(&url, &bob)).await, Ok(()), "still serving on the old material");
+    assert_eq!(
+        check(connect(&url, &bob)).await,
+        Ok(()),
+        "still serving on the old material"
+    );
 
     shutdown.cancel();
     server.await.unwrap().unwrap();

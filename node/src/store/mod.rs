@@ -100,6 +100,6 @@ pub(crate) fn parse_date(text: &str, what: &'static str) -> Result<NaiveDate, St
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod family_tests;
+#[cfg(test)]
+mod tests;

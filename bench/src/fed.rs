@@ -111,10 +111,19 @@ impl BenchFed {
         let mut nodes = Vec::new();
         for r in regions {
             let region = r.code.parse()?;
-            let creds = pki.issue_node(&format!("node-{}", r.code), &region, &r.node_oin, "localhost")?;
+            let creds = pki.issue_node(
+                &format!("node-{}", r.code),
+                &region,
+                &r.node_oin,
+                "localhost",
+            )?;
             let mut orgs = Vec::new();
             for o in &r.orgs {
-                orgs.push(pki.issue_client(&format!("{}-{}", r.code, o.short), o.organisation, &o.oin)?);
+                orgs.push(pki.issue_client(
+                    &format!("{}-{}", r.code, o.short),
+                    o.organisation,
+                    &o.oin,
+                )?);
             }
             let storage_url =
                 vir_shared::db::sqlite_url(&dir.join("db").join(format!("node-{}.sqlite", r.code)));

@@ -99,9 +99,15 @@ pub async fn run(
     let mut senders = workload::federation_senders();
     let round = workload::round("ingest", &mut senders, per_region);
     let expected_matches = round.expected_matches;
-    let sent = drive::over_grpc(&clients, &regions, round, settings.ingest_batch, settings.phase_limit)
-        .await
-        .context("hub ingest")?;
+    let sent = drive::over_grpc(
+        &clients,
+        &regions,
+        round,
+        settings.ingest_batch,
+        settings.phase_limit,
+    )
+    .await
+    .context("hub ingest")?;
     let status = clients[0]
         .clone()
         .status(vir_proto::HubStatusRequest {})
@@ -141,9 +147,15 @@ async fn transport_ceiling(
     drive::warm_up(&clients, &regions).await?;
     let mut senders = workload::federation_senders();
     let round = workload::round("transport", &mut senders, per_region);
-    let sent = drive::over_grpc(&clients, &regions, round, settings.ingest_batch, settings.phase_limit)
-        .await
-        .context("transport ceiling")?;
+    let sent = drive::over_grpc(
+        &clients,
+        &regions,
+        round,
+        settings.ingest_batch,
+        settings.phase_limit,
+    )
+    .await
+    .context("transport ceiling")?;
     let applied = null.applied.load(std::sync::atomic::Ordering::Relaxed);
     null.handle.shutdown().await?;
     ensure!(
@@ -174,9 +186,15 @@ pub async fn store_ceiling(
     let mut senders = workload::federation_senders();
     let round = workload::round("store", &mut senders, per_region);
     let expected = round.expected_matches;
-    let sent = drive::in_process(&state, &regions, round, settings.ingest_batch, settings.phase_limit)
-        .await
-        .context("store ceiling")?;
+    let sent = drive::in_process(
+        &state,
+        &regions,
+        round,
+        settings.ingest_batch,
+        settings.phase_limit,
+    )
+    .await
+    .context("store ceiling")?;
     let status = state.status().await?;
     state.close().await;
     drop_fresh(fresh).await;

@@ -82,7 +82,10 @@ pub async fn create_all(
 }
 
 /// Waits until a node has forwarded its whole outbox to the hub.
-pub async fn wait_outbox_empty(client: &NodeClient<Channel>, limit: Duration) -> anyhow::Result<()> {
+pub async fn wait_outbox_empty(
+    client: &NodeClient<Channel>,
+    limit: Duration,
+) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
         let status = client
@@ -94,7 +97,10 @@ pub async fn wait_outbox_empty(client: &NodeClient<Channel>, limit: Duration) ->
             return Ok(());
         }
         if start.elapsed() > limit {
-            bail!("{} operations still in the outbox after {limit:?}", status.outbox_pending);
+            bail!(
+                "{} operations still in the outbox after {limit:?}",
+                status.outbox_pending
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -199,7 +205,10 @@ async fn wait_notified(
 }
 
 /// When node A stored each wanted youth's signal (Unix ms), by BSN.
-async fn created_at_a(fed: &BenchFed, wanted: &HashSet<&str>) -> anyhow::Result<HashMap<String, i64>> {
+async fn created_at_a(
+    fed: &BenchFed,
+    wanted: &HashSet<&str>,
+) -> anyhow::Result<HashMap<String, i64>> {
     let mut db = fed.node_db(0).await?;
     let oin = fed.nodes[0].plan.orgs[0].oin.to_string();
     let rows: Vec<(String, i64)> =

@@ -71,11 +71,17 @@ pub async fn run(settings: &Settings, fed: &BenchFed) -> anyhow::Result<NodeResu
     loop {
         let at_hub = hub_active_signals(fed).await? - before;
         if at_hub >= signals {
-            ensure!(at_hub == signals, "hub holds {at_hub} new signals, {signals} sent");
+            ensure!(
+                at_hub == signals,
+                "hub holds {at_hub} new signals, {signals} sent"
+            );
             break;
         }
         if start.elapsed() > settings.phase_limit {
-            bail!("{at_hub} of {signals} signals at the hub within {:?}", settings.phase_limit);
+            bail!(
+                "{at_hub} of {signals} signals at the hub within {:?}",
+                settings.phase_limit
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -65,21 +65,27 @@ impl Hub for NullHub {
         &self,
         _request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        Err(Status::unimplemented("the transport ceiling keeps no feeds"))
+        Err(Status::unimplemented(
+            "the transport ceiling keeps no feeds",
+        ))
     }
 
     async fn ack(
         &self,
         _request: Request<pb::AckRequest>,
     ) -> Result<Response<pb::AckResponse>, Status> {
-        Err(Status::unimplemented("the transport ceiling keeps no feeds"))
+        Err(Status::unimplemented(
+            "the transport ceiling keeps no feeds",
+        ))
     }
 
     async fn status(
         &self,
         _request: Request<pb::HubStatusRequest>,
     ) -> Result<Response<pb::HubStatusResponse>, Status> {
-        Err(Status::unimplemented("the transport ceiling keeps no counts"))
+        Err(Status::unimplemented(
+            "the transport ceiling keeps no counts",
+        ))
     }
 }
 

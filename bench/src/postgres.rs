@@ -43,10 +43,13 @@ impl FreshDatabase {
     /// Drops the database (its connections are closed by force).
     pub async fn drop_database(self) -> anyhow::Result<()> {
         let mut conn = sqlx::PgConnection::connect(&self.admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .execute(&mut conn)
-            .await
-            .with_context(|| format!("dropping database {}", self.name))?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("dropping database {}", self.name))?;
         conn.close().await.ok();
         Ok(())
     }

@@ -100,10 +100,7 @@ impl HubProcess {
         let client = ids.hub_client(0, &process.url)?;
         let start = Instant::now();
         loop {
-            let attempt = client
-                .clone()
-                .status(vir_proto::HubStatusRequest {})
-                .await;
+            let attempt = client.clone().status(vir_proto::HubStatusRequest {}).await;
             match attempt {
                 Ok(_) => return Ok(process),
                 Err(e) if start.elapsed() > READY_WITHIN => {

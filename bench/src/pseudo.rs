@@ -49,11 +49,7 @@ fn client(fed: &BenchFed, node: usize) -> anyhow::Result<KeyClient> {
     Ok(KeyClient::new(channel, region))
 }
 
-async fn batched(
-    client: KeyClient,
-    offset: usize,
-    settings: &Settings,
-) -> anyhow::Result<usize> {
+async fn batched(client: KeyClient, offset: usize, settings: &Settings) -> anyhow::Result<usize> {
     let start = Instant::now();
     let mut done = 0;
     for b in 0..settings.pseudo_batches {
@@ -62,7 +58,12 @@ async fn batched(
         }
         let batch = inputs(offset + b * settings.pseudo_batch, settings.pseudo_batch);
         let keys = client.keys(KeyDomain::Person, &batch).await?;
-        ensure!(keys.len() == batch.len(), "{} keys for {} inputs", keys.len(), batch.len());
+        ensure!(
+            keys.len() == batch.len(),
+            "{} keys for {} inputs",
+            keys.len(),
+            batch.len()
+        );
         done += keys.len();
     }
     Ok(done)

@@ -42,7 +42,12 @@ impl Machine {
             memory_mib,
             load_start: loadavg(),
             load_end: String::new(),
-            profile: if cfg!(debug_assertions) { "debug" } else { "release" }.to_owned(),
+            profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+            .to_owned(),
         }
     }
 }
@@ -162,7 +167,10 @@ impl Report {
                 let last = s.levels.last().is_some_and(|l| l.level == level.level);
                 let first = s.levels.first().is_some_and(|l| l.level == level.level);
                 rows.push(row(
-                    format!("ingest cost at {} stored keys", thousands(level.level as f64)),
+                    format!(
+                        "ingest cost at {} stored keys",
+                        thousands(level.level as f64)
+                    ),
                     format!(
                         "{:.1} us/signal ({} /s), x{:.2}",
                         level.micros_per_signal,
@@ -200,10 +208,15 @@ impl Report {
                 None,
             ));
             rows.push(row(
-                format!("enumerate 91M BSNs at {}/min per node", p.default_per_minute),
+                format!(
+                    "enumerate 91M BSNs at {}/min per node",
+                    p.default_per_minute
+                ),
                 format!(
                     "{:.0} days (3 nodes: {:.0}; no limit: {:.1} h)",
-                    p.enumerate_days_one_node, p.enumerate_days_three_nodes, p.enumerate_hours_unlimited
+                    p.enumerate_days_one_node,
+                    p.enumerate_days_three_nodes,
+                    p.enumerate_hours_unlimited
                 ),
                 "",
                 None,
@@ -228,7 +241,12 @@ impl Report {
 
     /// The table, for a terminal.
     pub fn table(&self) -> String {
-        let width = self.rows.iter().map(|r| r.scenario.len()).max().unwrap_or(0);
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.scenario.len())
+            .max()
+            .unwrap_or(0);
         let value_width = self.rows.iter().map(|r| r.value.len()).max().unwrap_or(0);
         let mut out = format!(
             "vir-bench {} on {} x {} ({} MiB), {} build, load {} -> {}\n\n",

@@ -72,7 +72,11 @@ impl Running {
     }
 }
 
-async fn start(settings: &Settings, dir: &Path, ids: &Identities) -> anyhow::Result<(Running, String, String)> {
+async fn start(
+    settings: &Settings,
+    dir: &Path,
+    ids: &Identities,
+) -> anyhow::Result<(Running, String, String)> {
     let url = vir_shared::db::sqlite_url(&dir.join("scale-hub.sqlite"));
     if settings.hub_process == Mode::Separate {
         match process::locate_or_build() {
@@ -85,7 +89,8 @@ async fn start(settings: &Settings, dir: &Path, ids: &Identities) -> anyhow::Res
             Err(e) => {
                 let how = format!("in-process: no vir-hub binary ({e:#}); RSS includes the bench");
                 eprintln!("scale: {how}");
-                let handle = vir_hub::spawn(ids.hub_config(loopback(), &url)?, system_clock()).await?;
+                let handle =
+                    vir_hub::spawn(ids.hub_config(loopback(), &url)?, system_clock()).await?;
                 let hub_url = handle.url();
                 return Ok((Running::InProcess(handle), hub_url, how));
             }
@@ -126,9 +131,15 @@ async fn measure(
             let per_region = ((level - stored as usize) / regions.len()).clamp(4, FILL_CHUNK);
             let round = workload::round(&format!("fill-{stored}"), &mut senders, per_region);
             expected_matches += round.expected_matches;
-            let sent = drive::over_grpc(&clients, &regions, round, settings.prefill_batch, settings.phase_limit)
-                .await
-                .with_context(|| format!("filling the hub towards {level} keys"))?;
+            let sent = drive::over_grpc(
+                &clients,
+                &regions,
+                round,
+                settings.prefill_batch,
+                settings.phase_limit,
+            )
+            .await
+            .with_context(|| format!("filling the hub towards {level} keys"))?;
             stored += sent.signals;
             fill_signals += sent.signals;
             fill_secs += sent.elapsed.as_secs_f64();
@@ -142,9 +153,15 @@ async fn measure(
                 settings.scale_round / regions.len(),
             );
             expected_matches += round.expected_matches;
-            let sent = drive::over_grpc(&clients, &regions, round, settings.ingest_batch, settings.phase_limit)
-                .await
-                .with_context(|| format!("measuring at {level} keys"))?;
+            let sent = drive::over_grpc(
+                &clients,
+                &regions,
+                round,
+                settings.ingest_batch,
+                settings.phase_limit,
+            )
+            .await
+            .with_context(|| format!("measuring at {level} keys"))?;
             stored += sent.signals;
             rounds_micros.push(sent.micros_per_signal());
         }

@@ -37,7 +37,8 @@ impl Identities {
     /// A fresh PKI in `dir` with a hub certificate and a node certificate per region.
     pub fn create(dir: &Path, regions: &[RegionCode]) -> anyhow::Result<Identities> {
         let pki = DevPki::create(dir, "VIR Bench").context("creating the bench PKI")?;
-        let hub = pki.issue_service("hub", "VIR Bench Hub", &vir_certs::test_oin(2), "localhost")?;
+        let hub =
+            pki.issue_service("hub", "VIR Bench Hub", &vir_certs::test_oin(2), "localhost")?;
         let mut nodes = Vec::with_capacity(regions.len());
         for (i, region) in regions.iter().enumerate() {
             let oin = vir_certs::test_oin(10 + i as u64);

@@ -92,7 +92,11 @@ pub fn round(tag: &str, senders: &mut [Sender], per_region: usize) -> Round {
         }
         per_sender.push(ops);
     }
-    let expected_matches = if n > 1 { (n * per_region / 4) as u64 } else { 0 };
+    let expected_matches = if n > 1 {
+        (n * per_region / 4) as u64
+    } else {
+        0
+    };
     Round {
         per_sender,
         expected_matches,

@@ -26,7 +26,11 @@ async fn every_scenario_runs_with_tiny_counts() {
         assert_eq!(i.signals, settings.ingest_signals as u64, "{}", i.backend);
         assert_eq!(i.active_signals, i.signals, "{}", i.backend);
         assert_eq!(i.expected_matches, i.signals / 4, "{}", i.backend);
-        assert_eq!(i.matches, i.expected_matches, "{}: all matches made", i.backend);
+        assert_eq!(
+            i.matches, i.expected_matches,
+            "{}: all matches made",
+            i.backend
+        );
         assert!(i.ingest_per_s > 0.0 && i.transport_ceiling_per_s > 0.0);
         assert!(i.store_ceiling_per_s > 0.0 && i.ratio > 0.0);
     }
@@ -49,7 +53,10 @@ async fn every_scenario_runs_with_tiny_counts() {
 
     let pseudo = report.pseudonymiser.as_ref().expect("pseudonymiser result");
     assert!(pseudo.single_per_s > 0.0 && pseudo.batched_per_s > 0.0);
-    assert!((pseudo.enumerate_days_one_node - 105.3).abs() < 1.0, "{pseudo:?}");
+    assert!(
+        (pseudo.enumerate_days_one_node - 105.3).abs() < 1.0,
+        "{pseudo:?}"
+    );
 
     let node = report.node.as_ref().expect("node result");
     assert_eq!(node.signals, (settings.node_signals * 3) as u64);
@@ -57,6 +64,9 @@ async fn every_scenario_runs_with_tiny_counts() {
 
     let table = report.table();
     println!("{table}");
-    assert!(table.contains("hub ingest with matching (sqlite)"), "{table}");
+    assert!(
+        table.contains("hub ingest with matching (sqlite)"),
+        "{table}"
+    );
     serde_json::to_string(&report).expect("the report serialises");
 }

@@ -14,7 +14,8 @@
 //! - [`scale`]: per-signal cost and resident memory at 10k, 100k and 1M stored keys, with the hub
 //!   as its own process ([`process`]).
 //! - [`fed`]: pseudonymiser, hub and three nodes in-process on the system clock, for
-//!   [`latency`] (with background load from [`load`]), [`pseudo`] and [`node_rate`].
+//!   [`latency`] (with background load from [`load`]), [`pseudo`] (and [`pseudo_service`])
+//!   and [`node_rate`].
 //! - [`report`]: the machine, the figures, the targets, the table.
 
 pub mod drive;
@@ -27,6 +28,7 @@ pub mod null_hub;
 pub mod postgres;
 pub mod process;
 pub mod pseudo;
+pub mod pseudo_service;
 pub mod report;
 pub mod scale;
 pub mod settings;

@@ -32,7 +32,8 @@ struct Cli {
     /// Run the scale scenario's hub in this process instead of as the vir-hub binary.
     #[arg(long)]
     hub_in_process: bool,
-    /// Keep the working folder (databases, configuration, hub log) here instead of a temporary one.
+    /// Keep the working folder (databases, configuration, hub log) in a new folder under this
+    /// one instead of a temporary one.
     #[arg(long)]
     keep: Option<PathBuf>,
 }
@@ -75,8 +76,14 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     let temp = tempfile::tempdir()?;
     let dir = match &cli.keep {
         Some(dir) => {
-            std::fs::create_dir_all(dir)?;
-            dir.clone()
+            // A fresh folder per run: every scenario starts from an empty PKI and databases.
+            let run = dir.join(format!(
+                "run-{}",
+                chrono::Utc::now().format("%Y%m%dT%H%M%S")
+            ));
+            std::fs::create_dir_all(&run)?;
+            eprintln!("working folder: {}", run.display());
+            run
         }
         None => temp.path().to_owned(),
     };

@@ -1,7 +1,8 @@
-//! The pseudonymiser through the node-side client (`KeyClient`: blind, evaluate over mTLS,
-//! verify the proof, finalise): keys per second one at a time, in batches, and in batches from
-//! the three nodes at once; and what the shipped rate limit means for someone enumerating every
-//! BSN with a stolen node certificate (computed, not run).
+//! The pseudonymiser: the service alone ([`crate::pseudo_service`]), and end to end through the
+//! node-side client (`KeyClient`: blind, evaluate over mTLS, verify the proof, finalise), each
+//! one key at a time, in batches, and in batches from the three nodes at once; and what the
+//! shipped rate limit means for someone enumerating every BSN with a stolen node certificate
+//! (computed, not run).
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use vir_pseudonymiser::KeyClient;
 use vir_shared::keys::KeyDomain;
 
 use crate::fed::BenchFed;
+use crate::pseudo_service::{self, ServiceRates};
 use crate::settings::Settings;
 
 /// Roughly the number of valid BSNs (9 digits passing the 11-test).
@@ -19,6 +21,9 @@ pub const ALL_BSNS: f64 = 91_000_000.0;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PseudoResult {
+    /// The service alone (elements blinded beforehand).
+    pub service: ServiceRates,
+    /// End to end through `KeyClient`, client and service on this machine.
     pub single_calls: usize,
     pub single_per_s: f64,
     pub batch: usize,
@@ -32,7 +37,7 @@ pub struct PseudoResult {
     /// Enumerating all BSNs at the default limit: with one node certificate, and with all three.
     pub enumerate_days_one_node: f64,
     pub enumerate_days_three_nodes: f64,
-    /// The same without any limit, at the measured batched rate of one node.
+    /// The same without any limit, at the service's measured batched rate for one node.
     pub enumerate_hours_unlimited: f64,
 }
 
@@ -70,6 +75,7 @@ async fn batched(client: KeyClient, offset: usize, settings: &Settings) -> anyho
 }
 
 pub async fn run(settings: &Settings, fed: &BenchFed) -> anyhow::Result<PseudoResult> {
+    let service = pseudo_service::measure(settings, fed).await?;
     let clients = (0..fed.nodes.len())
         .map(|i| client(fed, i))
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -108,6 +114,7 @@ pub async fn run(settings: &Settings, fed: &BenchFed) -> anyhow::Result<PseudoRe
     let limit = RateLimit::default();
     let days_at = |per_minute: f64| ALL_BSNS / per_minute / 60.0 / 24.0;
     Ok(PseudoResult {
+        service,
         single_calls: settings.pseudo_single,
         single_per_s,
         batch: settings.pseudo_batch,
@@ -118,7 +125,7 @@ pub async fn run(settings: &Settings, fed: &BenchFed) -> anyhow::Result<PseudoRe
         default_burst: limit.burst,
         enumerate_days_one_node: days_at(f64::from(limit.per_minute)),
         enumerate_days_three_nodes: days_at(3.0 * f64::from(limit.per_minute)),
-        enumerate_hours_unlimited: ALL_BSNS / batched_per_s / 3600.0,
+        enumerate_hours_unlimited: ALL_BSNS / service.batched_per_s / 3600.0,
     })
 }
 

@@ -189,21 +189,26 @@ impl Report {
             }
         }
         if let Some(p) = &self.pseudonymiser {
+            let s = &p.service;
             rows.push(row(
-                "pseudonymiser keys/s, single",
-                thousands(p.single_per_s),
-                "",
-                None,
-            ));
-            rows.push(row(
-                format!("pseudonymiser keys/s, batches of {}", p.batch),
-                thousands(p.batched_per_s),
+                format!("pseudonymiser service keys/s, batches of {}", p.batch),
+                format!(
+                    "{} (single {}, 3 nodes {})",
+                    thousands(s.batched_per_s),
+                    thousands(s.single_per_s),
+                    thousands(s.batched_three_nodes_per_s)
+                ),
                 ">= 10,000",
-                Some(p.batched_per_s >= 10_000.0),
+                Some(s.batched_per_s >= 10_000.0),
             ));
             rows.push(row(
-                "  batched, three nodes at once (total)",
-                thousands(p.batched_three_nodes_per_s),
+                "  end to end via KeyClient (blind+verify here)",
+                format!(
+                    "{} (single {}, 3 nodes {})",
+                    thousands(p.batched_per_s),
+                    thousands(p.single_per_s),
+                    thousands(p.batched_three_nodes_per_s)
+                ),
                 "",
                 None,
             ));

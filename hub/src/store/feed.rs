@@ -5,12 +5,19 @@
 //! for a region at once. The row stays locked until commit, so on PostgreSQL a second writer
 //! to the same feed waits and takes the next numbers only after the first committed: no gaps
 //! and no "seq 7 visible before seq 6". SQLite has one writer at a time anyway.
+//!
+//! A `MatchCreated` carries the other node's certificate chain, the same for every match with
+//! that node and some 2 KB, twenty times the rest of the item. It is stored once in
+//! `feed_chains`, keyed by its SHA-256 digest, and the feed row names the digest; a page read
+//! puts the chain back, so subscribers receive exactly what was appended.
 
 use prost::Message;
+use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 use vir_proto as pb;
 use vir_shared::RegionCode;
 
+use super::nodes::{decode_chain, encode_chain};
 use super::shapes::shaped;
 use super::{to_i64, to_u64, Store};
 use crate::error::StoreError;
@@ -38,18 +45,11 @@ pub(crate) async fn append_all(
     .ok_or_else(|| StoreError::Corrupt(format!("no node row (feed counter) for {region}")))?;
     let head: i64 = row.try_get(0)?;
     let mut seq = head - count + 1;
-    let sizes: Vec<usize> = shaped(&bodies).iter().map(|c| c.len()).collect();
-    let mut bodies = bodies.into_iter();
-    for size in sizes {
-        let chunk: Vec<_> = bodies.by_ref().take(size).collect();
-        let mut sql = String::from("INSERT INTO feed (region, seq, created_ms, body) VALUES ");
-        for i in 0..chunk.len() {
-            let p = 3 + 2 * i;
-            let sep = if i == 0 { "" } else { ", " };
-            sql.push_str(&format!("{sep}($1, ${p}, $2, ${})", p + 1));
-        }
-        let mut query = sqlx::query(&sql).bind(region.as_str()).bind(now_ms);
-        for body in chunk {
+    let mut chains = Chains::default();
+    let rows: Vec<(Vec<u8>, Option<[u8; 32]>)> = bodies
+        .into_iter()
+        .map(|mut body| {
+            let digest = chains.take_from(&mut body);
             // Only the body is encoded; seq and time are columns, filled in when read.
             let encoded = pb::FeedItem {
                 seq: 0,
@@ -57,12 +57,71 @@ pub(crate) async fn append_all(
                 body: Some(body),
             }
             .encode_to_vec();
-            query = query.bind(seq).bind(encoded);
+            (encoded, digest)
+        })
+        .collect();
+    chains.store(conn).await?;
+    for chunk in shaped(&rows) {
+        let mut sql =
+            String::from("INSERT INTO feed (region, seq, created_ms, body, chain_digest) VALUES ");
+        for i in 0..chunk.len() {
+            let p = 3 + 3 * i;
+            let sep = if i == 0 { "" } else { ", " };
+            sql.push_str(&format!("{sep}($1, ${p}, $2, ${}, ${})", p + 1, p + 2));
+        }
+        let mut query = sqlx::query(&sql).bind(region.as_str()).bind(now_ms);
+        for (encoded, digest) in chunk {
+            query = query
+                .bind(seq)
+                .bind(encoded.as_slice())
+                .bind(digest.map(|d| d.to_vec()));
             seq += 1;
         }
         query.execute(&mut *conn).await?;
     }
     to_u64(head, "feed_head")
+}
+
+/// The certificate chains taken out of the items of one append, by digest.
+#[derive(Default)]
+struct Chains {
+    /// (chain, its digest): a handful per append, compared before hashing again.
+    seen: Vec<(Vec<Vec<u8>>, [u8; 32])>,
+}
+
+impl Chains {
+    /// Takes the chain out of a `MatchCreated` and returns its digest (`None` for other items
+    /// and for an empty chain, which is kept as it is).
+    fn take_from(&mut self, body: &mut pb::feed_item::Body) -> Option<[u8; 32]> {
+        let pb::feed_item::Body::MatchCreated(m) = body else {
+            return None;
+        };
+        if m.other_node_chain.is_empty() {
+            return None;
+        }
+        let chain = std::mem::take(&mut m.other_node_chain);
+        if let Some((_, digest)) = self.seen.iter().find(|(c, _)| *c == chain) {
+            return Some(*digest);
+        }
+        let digest: [u8; 32] = Sha256::digest(encode_chain(&chain)).into();
+        self.seen.push((chain, digest));
+        Some(digest)
+    }
+
+    /// Stores the chains not stored before.
+    async fn store(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        for (chain, digest) in &self.seen {
+            sqlx::query(
+                "INSERT INTO feed_chains (digest, chain) VALUES ($1, $2) \
+                 ON CONFLICT (digest) DO NOTHING",
+            )
+            .bind(digest.to_vec())
+            .bind(encode_chain(chain))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 impl Store {
@@ -74,8 +133,9 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<pb::FeedItem>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, created_ms, body FROM feed WHERE region = $1 AND seq >= $2 \
-             ORDER BY seq LIMIT $3",
+            "SELECT f.seq, f.created_ms, f.body, c.chain FROM feed f \
+             LEFT JOIN feed_chains c ON c.digest = f.chain_digest \
+             WHERE f.region = $1 AND f.seq >= $2 ORDER BY f.seq LIMIT $3",
         )
         .bind(region.as_str())
         .bind(to_i64(from_seq))
@@ -87,19 +147,80 @@ impl Store {
                 let seq = to_u64(row.try_get(0)?, "feed.seq")?;
                 let created_unix_ms: i64 = row.try_get(1)?;
                 let body: Vec<u8> = row.try_get(2)?;
-                let item = pb::FeedItem::decode(body.as_slice())
-                    .map_err(|e| StoreError::Corrupt(format!("feed {region}/{seq}: {e}")))?;
-                if item.body.is_none() {
-                    return Err(StoreError::Corrupt(format!(
-                        "feed {region}/{seq}: empty body"
-                    )));
+                let chain: Option<Vec<u8>> = row.try_get(3)?;
+                let corrupt =
+                    |what: String| StoreError::Corrupt(format!("feed {region}/{seq}: {what}"));
+                let item =
+                    pb::FeedItem::decode(body.as_slice()).map_err(|e| corrupt(e.to_string()))?;
+                let mut body = item.body.ok_or_else(|| corrupt("empty body".into()))?;
+                if let Some(chain) = chain {
+                    let pb::feed_item::Body::MatchCreated(m) = &mut body else {
+                        return Err(corrupt("a certificate chain on an item without one".into()));
+                    };
+                    m.other_node_chain = decode_chain(&chain)?;
                 }
                 Ok(pb::FeedItem {
                     seq,
                     created_unix_ms,
-                    body: item.body,
+                    body: Some(body),
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created(id: &str, chain: Vec<Vec<u8>>) -> pb::feed_item::Body {
+        pb::feed_item::Body::MatchCreated(pb::MatchCreated {
+            match_id: id.into(),
+            other_node_chain: chain,
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn chains_are_stored_once_and_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = vir_shared::db::sqlite_url(&dir.path().join("hub.sqlite"));
+        let store = Store::connect(&url).await.unwrap();
+        let region: RegionCode = "drenthe".parse().unwrap();
+        let (old, renewed) = (
+            vec![b"leaf".to_vec(), b"ca".to_vec()],
+            vec![b"leaf-2".to_vec()],
+        );
+        let bodies = vec![
+            created("m1", old.clone()),
+            created("m2", old.clone()),
+            pb::feed_item::Body::MatchEnded(pb::MatchEnded {
+                match_id: "m1".into(),
+                your_signal_ref: "s1".into(),
+            }),
+            created("m3", Vec::new()),
+            created("m4", renewed.clone()),
+        ];
+        let mut tx = store.db.write().await.unwrap();
+        sqlx::query("INSERT INTO nodes (region, oin, updated_ms) VALUES ($1, $2, 0)")
+            .bind(region.as_str())
+            .bind("00000099000000000101")
+            .execute(super::super::conn(&mut tx))
+            .await
+            .unwrap();
+        let head = append_all(super::super::conn(&mut tx), &region, bodies.clone(), 5)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(head, 5);
+
+        let page = store.feed_page(&region, 1, FEED_PAGE).await.unwrap();
+        let read: Vec<_> = page.into_iter().map(|i| i.body.unwrap()).collect();
+        assert_eq!(read, bodies);
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM feed_chains")
+            .fetch_one(&store.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, 2, "one row per distinct chain");
     }
 }

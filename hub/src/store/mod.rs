@@ -26,6 +26,7 @@ pub mod kinds;
 mod matching;
 pub mod nodes;
 mod shapes;
+mod tuning;
 mod upsert;
 
 use sqlx::migrate::Migrator;
@@ -50,15 +51,9 @@ pub struct Store {
 impl Store {
     /// Connects to `sqlite://…` or `postgres://…` and runs the migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        // EXPERIMENT (temporary): pragmas from the environment.
-        let extra: Vec<&'static str> = std::env::var("VIR_EXPERIMENT_PRAGMAS")
-            .unwrap_or_default()
-            .split(';')
-            .filter(|p| !p.is_empty())
-            .map(|p| &*Box::leak(format!("PRAGMA {p}").into_boxed_str()))
-            .collect();
-        let extra: &'static [&'static str] = Box::leak(extra.into_boxed_slice());
-        let db = Db::connect_tuned(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR, extra).await?;
+        let db =
+            Db::connect_tuned(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR, tuning::TUNING).await?;
+        tuning::spawn_checkpoints(&db);
         Ok(Store { db })
     }
 

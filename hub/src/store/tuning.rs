@@ -1,0 +1,70 @@
+//! The hub's database settings beyond the shared defaults, and checkpoints off the commit path.
+//!
+//! Bulk ingest was profiled (callgrind, perf, strace; `vir-bench`, see BENCHMARKS.md). What the
+//! profiles showed, and the setting that answers it:
+//! - SQLite gives multi-row statements a statement journal (the pages they touch, in case one
+//!   row fails and the statement must be undone), in a temporary file: more writes than the WAL
+//!   itself. `temp_store = MEMORY` keeps it in memory.
+//! - The default page cache (2 MB) holds a fraction of the key indexes: a `Submit` of 500
+//!   signals spilled dirty pages mid-transaction and read index pages from the file again. The
+//!   writer (one connection, see `vir_shared::db`) gets 64 MB; readers keep the default.
+//! - In WAL mode the commit that crosses `wal_autocheckpoint` pages copies the WAL into the
+//!   database file and syncs it. At a million stored keys that sync of scattered index pages
+//!   cost more than everything else in the ingest, all of it inside a `Submit`. So a
+//!   background task checkpoints passively (never waiting for the writer or readers) a few
+//!   times a second, and the writer checkpoints only as a backstop, at a larger WAL.
+//! - PostgreSQL: after five executions a prepared statement may switch to a generic plan, made
+//!   once. The key look-up (`person_key IN ($2, …)`) first runs on an empty table, where a
+//!   sequential scan is cheapest, and kept that plan while the table grew (40 ms a look-up at
+//!   30,000 signals, growing with the table). Custom plans take the index every time.
+
+use std::time::Duration;
+
+use vir_shared::db::{Backend, Db, Tuning};
+
+pub(crate) const TUNING: Tuning = Tuning {
+    sqlite_writer: &[
+        "PRAGMA temp_store = MEMORY",
+        "PRAGMA cache_size = -65536",
+        // The backstop: 20,000 pages (80 MB of WAL) if the background checkpoints fall behind.
+        "PRAGMA wal_autocheckpoint = 20000",
+        // After a checkpoint the WAL file is cut back to this size.
+        "PRAGMA journal_size_limit = 67108864",
+    ],
+    postgres_session: &["SET plan_cache_mode = force_custom_plan"],
+};
+
+/// How often the background task checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Starts the background checkpoints of an SQLite database; they end when its pools close.
+pub(crate) fn spawn_checkpoints(db: &Db) {
+    if db.backend != Backend::Sqlite {
+        return;
+    }
+    let pool = db.pool.clone();
+    tokio::spawn(async move {
+        let mut failures = 0u32;
+        loop {
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+            if pool.is_closed() {
+                return;
+            }
+            match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                Ok(_) => failures = 0,
+                Err(_) if pool.is_closed() => return,
+                Err(e) => {
+                    failures += 1;
+                    // The writer's backstop still checkpoints: say so once, not four times a
+                    // second.
+                    if failures == 1 {
+                        tracing::warn!(error = %e, "background WAL checkpoint failed");
+                    }
+                }
+            }
+        }
+    });
+}

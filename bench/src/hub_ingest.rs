@@ -36,6 +36,11 @@ pub struct IngestResult {
     pub store_ceiling_per_s: f64,
     /// ingest / min(transport ceiling, store ceiling).
     pub ratio: f64,
+    /// The bare-table reference ([`crate::bare`]): the same keys looked up and inserted into
+    /// one indexed table, batches of 1,000, nothing else.
+    pub bare_table_per_s: f64,
+    /// ingest / bare table.
+    pub ratio_to_bare: f64,
 }
 
 /// Where a measurement stores: a fresh SQLite file, or a fresh database on a PostgreSQL server.
@@ -52,7 +57,10 @@ impl Storage<'_> {
         }
     }
 
-    async fn fresh(&self, what: &str) -> anyhow::Result<(String, Option<FreshDatabase>)> {
+    pub(crate) async fn fresh(
+        &self,
+        what: &str,
+    ) -> anyhow::Result<(String, Option<FreshDatabase>)> {
         match self {
             Storage::Sqlite(dir) => {
                 let file = dir.join(format!("{what}-{}.sqlite", uuid::Uuid::new_v4().simple()));
@@ -88,6 +96,7 @@ pub async fn run(
     let per_region = settings.ingest_signals / regions.len();
     let transport = transport_ceiling(settings, ids, per_region).await?;
     let store = store_ceiling(settings, ids, &storage, per_region).await?;
+    let bare = crate::bare::run(&storage, settings.ingest_signals, settings.phase_limit).await?;
 
     let (url, fresh) = storage.fresh("ingest").await?;
     let config = ids.hub_config(loopback(), &url)?;
@@ -129,6 +138,8 @@ pub async fn run(
         transport_ceiling_per_s: transport.per_second(),
         store_ceiling_per_s: store.per_second(),
         ratio: ingest / ceiling,
+        bare_table_per_s: bare.per_second(),
+        ratio_to_bare: ingest / bare.per_second(),
     })
 }
 

@@ -18,6 +18,7 @@
 //!   and [`node_rate`].
 //! - [`report`]: the machine, the figures, the targets, the table.
 
+pub mod bare;
 pub mod drive;
 pub mod fed;
 pub mod hub_ingest;

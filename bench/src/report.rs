@@ -136,6 +136,18 @@ impl Report {
                 Some(i.ratio >= 0.5),
             ));
             rows.push(row(
+                format!("  bare {b} table, key index, batches of 1,000 (reference)"),
+                format!("{} signals/s", thousands(i.bare_table_per_s)),
+                "",
+                None,
+            ));
+            rows.push(row(
+                "  ingest / bare table",
+                format!("{:.2}", i.ratio_to_bare),
+                "",
+                None,
+            ));
+            rows.push(row(
                 "  matches made / expected",
                 format!("{} / {}", i.matches, i.expected_matches),
                 "all",

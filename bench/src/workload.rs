@@ -6,7 +6,7 @@
 //! `r + 1` (cyclically) carry the same key, so every such pair makes exactly one hub match,
 //! whichever arrives first. Of `n` signals, `n / 2` take part in a pair and `n / 4` matches are
 //! made. Keys are SHA-512 of a label, as uniformly spread as OPRF outputs; signal refs are
-//! random UUIDs, as nodes use them.
+//! time-ordered UUIDs (v7), as nodes make them.
 
 use sha2::{Digest, Sha512};
 use vir_proto as pb;
@@ -46,7 +46,7 @@ pub fn upsert(op_id: u64, key: [u8; KEY_LEN], municipality: &str) -> pb::Operati
     pb::Operation {
         op_id,
         op: Some(pb::operation::Op::Upsert(pb::SignalUpsert {
-            signal_ref: uuid::Uuid::new_v4().to_string(),
+            signal_ref: uuid::Uuid::now_v7().to_string(),
             person_key: Some(pb::PseudoKey {
                 domain: pb::KeyDomain::Person as i32,
                 version: 1,

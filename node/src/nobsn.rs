@@ -204,7 +204,7 @@ impl RegionalIndex {
             .await?;
         let now_ms = self.clock.now().timestamp_millis();
         let signal = Signal {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::index::new_signal_id(),
             bsn: youth
                 .vin
                 .parse()

@@ -61,36 +61,62 @@ impl Ingest<'_> {
     }
 
     /// Inserts the signals whose refs are new to this region; returns those refs.
+    ///
+    /// The known refs are looked up first (usually none), rather than taken from `RETURNING`
+    /// on the insert: the SQLite driver hands every returned row over from its worker thread
+    /// one by one, and for a whole run of new signals that cost more than the insert (profiled
+    /// with `vir-bench --only store`).
     async fn insert_new(&mut self, chunk: &[&Upsert]) -> Result<Vec<String>, StoreError> {
-        let mut sql = String::from(
-            "INSERT INTO signals (region, signal_ref, person_key, key_version, municipality, \
-             active, created_ms, updated_ms) VALUES ",
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT signal_ref FROM signals WHERE region = $1 AND signal_ref IN ({})",
+            list.join(", ")
         );
-        for i in 0..chunk.len() {
-            let p = 3 + 4 * i;
-            let sep = if i == 0 { "" } else { ", " };
-            sql.push_str(&format!(
-                "{sep}($1, ${p}, ${}, ${}, ${}, 1, $2, $2)",
-                p + 1,
-                p + 2,
-                p + 3
-            ));
-        }
-        sql.push_str(" ON CONFLICT (region, signal_ref) DO NOTHING RETURNING signal_ref");
-        let mut query = sqlx::query(&sql)
-            .bind(self.region.as_str())
-            .bind(self.now_ms);
+        let mut query = sqlx::query(&sql).bind(self.region.as_str());
         for u in chunk {
-            query = query
-                .bind(u.signal_ref.as_str())
-                .bind(u.person_key.as_ref().map(|k| k.value.to_vec()))
-                .bind(u.person_key.as_ref().map(|k| i64::from(k.version)))
-                .bind(u.municipality.as_str());
+            query = query.bind(u.signal_ref.as_str());
         }
-        let rows = query.fetch_all(&mut *self.conn).await?;
-        rows.iter()
-            .map(|row| row.try_get::<String, _>(0).map_err(StoreError::from))
-            .collect()
+        let known: HashSet<String> = query
+            .fetch_all(&mut *self.conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+        let new: Vec<&Upsert> = chunk
+            .iter()
+            .copied()
+            .filter(|u| !known.contains(u.signal_ref.as_str()))
+            .collect();
+        // New refs of a run are distinct (see `upsert_run`), so none of these conflict; a run
+        // cut into chunks keeps shapes few (see `shapes.rs`).
+        for part in shaped(&new) {
+            let mut sql = String::from(
+                "INSERT INTO signals (region, signal_ref, person_key, key_version, municipality, \
+                 active, created_ms, updated_ms) VALUES ",
+            );
+            for i in 0..part.len() {
+                let p = 3 + 4 * i;
+                let sep = if i == 0 { "" } else { ", " };
+                sql.push_str(&format!(
+                    "{sep}($1, ${p}, ${}, ${}, ${}, 1, $2, $2)",
+                    p + 1,
+                    p + 2,
+                    p + 3
+                ));
+            }
+            let mut query = sqlx::query(&sql)
+                .bind(self.region.as_str())
+                .bind(self.now_ms);
+            for u in part {
+                query = query
+                    .bind(u.signal_ref.as_str())
+                    .bind(u.person_key.as_ref().map(|k| k.value.to_vec()))
+                    .bind(u.person_key.as_ref().map(|k| i64::from(k.version)))
+                    .bind(u.municipality.as_str());
+            }
+            query.execute(&mut *self.conn).await?;
+        }
+        Ok(new.iter().map(|u| u.signal_ref.to_string()).collect())
     }
 
     /// The partners of every signal of the run: active signals of other regions that share a

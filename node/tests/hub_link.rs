@@ -392,6 +392,7 @@ async fn world() -> World {
             storage_url: vir_shared::db::sqlite_url(&dir.path().join(format!("{region}.sqlite"))),
             registry: RegistryConfig {
                 file: registry.clone(),
+                watch_ms: 1000,
             },
             partners: vec![Partner {
                 oin: partner_oin,
@@ -408,6 +409,7 @@ async fn world() -> World {
             clock: ClockConfig::default(),
             rules: Default::default(),
             matching: Default::default(),
+            moves: Default::default(),
         };
         nodes.insert(REGIONS[i], (config, client));
     }

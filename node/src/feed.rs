@@ -128,7 +128,6 @@ impl FeedFollower {
         let seq = item.seq;
         // Verhuizing: who receives an inverhuis message (issue 5).
         let officers: Vec<String> = index
-            .rules
             .move_officers()
             .iter()
             .map(|p| p.oin.to_string())

@@ -61,7 +61,8 @@ pub async fn spawn_with_registry(
 
     let index = RegionalIndex::new(db.clone(), clock.clone(), config.region.clone(), registry)
         .with_rules(Rules::of(&config))
-        .with_address_match(config.matching.address);
+        .with_address_match(config.matching.address)
+        .with_moves(config.moves.clone());
     let hub_connected = Arc::new(AtomicBool::new(false));
     let rekey_state = Arc::new(RekeyState::default());
     let api = NodeApi::new(index.clone(), &config.partners, hub_connected.clone())

@@ -36,7 +36,7 @@ async fn officer<T>(
     rpc: &'static str,
 ) -> Result<Partner, Status> {
     let partner = api.caller(request, rpc)?.clone();
-    let designated = api.index.rules.moves.officers.contains(&partner.oin);
+    let designated = api.index.moves.officers.contains(&partner.oin);
     if partner.role != Role::Administrator && !designated {
         tracing::warn!(rpc, partner = %partner.oin, event = "admin_refused", "a partner that is not the administrator called a verhuizing RPC");
         let actor = api.actor(request, &partner);
@@ -146,7 +146,7 @@ pub async fn admin_accept_handover(
         return Err(Status::invalid_argument("move_id: must not be empty"));
     }
     let index = &api.index;
-    let offer = index.rules.moves.handover_offer;
+    let offer = index.moves.handover_offer;
     let contact =
         match (&body.officer, offer) {
             (Some(c), true) => {

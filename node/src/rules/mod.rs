@@ -330,8 +330,6 @@ pub struct Rules {
     pub region: RegionCode,
     pub municipalities: Vec<MunicipalityCode>,
     pub partners: Vec<Partner>,
-    /// Verhuizing: inverhuis officers and the hand-over offer (issue 5).
-    pub moves: crate::config::MovesConfig,
 }
 
 impl Rules {
@@ -342,7 +340,6 @@ impl Rules {
             region,
             municipalities: Vec::new(),
             partners: Vec::new(),
-            moves: Default::default(),
         }
     }
 
@@ -353,7 +350,6 @@ impl Rules {
             region: config.region.clone(),
             municipalities: config.municipalities.clone(),
             partners: config.partners.clone(),
-            moves: config.moves.clone(),
         }
     }
 
@@ -377,19 +373,6 @@ impl Rules {
     pub fn coordinator(&self, municipality: &MunicipalityCode) -> Option<&Partner> {
         let oin = self.config.coordinator_oin(municipality)?;
         self.partners.iter().find(|p| &p.oin == oin)
-    }
-
-    /// The designated officers who receive inverhuis messages (002 art. 3.5; 003 "ontvanger
-    /// inverhuisberichten"): the configured ones, else every administrator.
-    pub fn move_officers(&self) -> Vec<&Partner> {
-        if self.moves.officers.is_empty() {
-            self.administrators().collect()
-        } else {
-            self.partners
-                .iter()
-                .filter(|p| self.moves.officers.contains(&p.oin))
-                .collect()
-        }
     }
 
     pub fn administrators(&self) -> impl Iterator<Item = &Partner> {

@@ -146,7 +146,7 @@ pub fn node(f: &NodeFiles<'_>) -> String {
     );
     let _ = write!(
         s,
-        "\n# Development registry; production reads the BRP.\n[registry]\nfile = {:?}\n\n",
+        "\n# Development registry; production reads the BRP. `virctl dev registry` changes it; the\n# node looks for changes (moves, deaths, parents) every watch_ms.\n[registry]\nfile = {:?}\nwatch_ms = 300\n\n",
         f.registry_file.display().to_string()
     );
     s += "[forwarder]\nbatch_size = 500\npoll_ms = 500\n\n";
@@ -168,6 +168,9 @@ pub fn node(f: &NodeFiles<'_>) -> String {
     s += &crate::rules::rules_section(r);
     if address_match(r.code) {
         s += "\n# Address matches: same registry address (002 art. 1 \"Match\" 2b).\n[matching]\naddress = true\n";
+    }
+    if r.code == vir_shared::regions::ZUID_LIMBURG.code {
+        s += "\n# Verhuizing: inverhuis goes to the administrator (ontvanger inverhuisberichten, 002 art.\n# 3.5), who offers the signallers a hand-over to a care provider here (002 art. 15).\n[moves]\nhandover_offer = true\n";
     }
     s
 }

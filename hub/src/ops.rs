@@ -57,11 +57,41 @@ pub struct Operation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     Upsert(Upsert),
-    Remove { signal_ref: SignalRef },
+    Remove {
+        signal_ref: SignalRef,
+    },
     Relay(Relay),
     InzageRequest(InzageRequest),
     InzageAnswer(InzageAnswer),
+    MoveOut(MoveOut),
+    /// The sealed hand-over package of a routed move (to_region's Inverhuis).
+    MoveHandover(SealedForMove),
+    /// The receiving officer's hand-over offer back to the sending region (002 art. 15).
+    HandoverOffer(SealedForMove),
+    /// A youth died: erase these signals of the sender and all about them (003 art. 16.5).
+    Forget {
+        signal_refs: Vec<SignalRef>,
+    },
 }
+
+/// Verhuizing: a youth with active signals moved out of the sender's region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveOut {
+    pub move_id: String,
+    pub person_key: PseudoKey,
+    pub municipality: MunicipalityCode,
+}
+
+/// A sealed package about a move, for another region's node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedForMove {
+    pub move_id: String,
+    pub to_region: RegionCode,
+    pub sealed: Vec<u8>,
+}
+
+/// Most signal refs one `forget` may carry (a youth has a handful of signals, archive included).
+pub const MAX_FORGET_REFS: usize = 1000;
 
 /// Inzage: ask the other regions with a signal on this person key for their export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +166,9 @@ impl TryFrom<pb::Operation> for Operation {
             None => {
                 return Err(err(
                     "op",
-                    "missing: upsert, remove, relay, inzage_request or inzage_answer".into(),
+                    "missing: upsert, remove, relay, inzage_request, inzage_answer, move_out, \
+                     move_handover, handover_offer or forget"
+                        .into(),
                 ))
             }
             Some(pb::operation::Op::Upsert(u)) => {
@@ -254,9 +286,84 @@ impl TryFrom<pb::Operation> for Operation {
                     sealed: a.sealed,
                 })
             }
+            Some(pb::operation::Op::MoveOut(m)) => Op::MoveOut(MoveOut {
+                move_id: request_id(m.move_id).map_err(|r| err("move_out.move_id", r))?,
+                person_key: m
+                    .person_key
+                    .ok_or_else(|| err("move_out.person_key", "missing".into()))
+                    .and_then(|k| {
+                        PseudoKey::try_from(k)
+                            .and_then(|k| k.expect_domain(KeyDomain::Person))
+                            .map_err(|e| err("move_out.person_key", e.to_string()))
+                    })?,
+                municipality: m
+                    .municipality
+                    .parse::<MunicipalityCode>()
+                    .map_err(|e| err("move_out.municipality", e.to_string()))?,
+            }),
+            Some(pb::operation::Op::MoveHandover(h)) => Op::MoveHandover(
+                sealed_for_move(h.move_id, h.to_region, h.sealed, "move_handover")
+                    .map_err(|(field, reason)| err(field, reason))?,
+            ),
+            Some(pb::operation::Op::HandoverOffer(h)) => Op::HandoverOffer(
+                sealed_for_move(h.move_id, h.to_region, h.sealed, "handover_offer")
+                    .map_err(|(field, reason)| err(field, reason))?,
+            ),
+            Some(pb::operation::Op::Forget(f)) => {
+                if f.signal_refs.is_empty() || f.signal_refs.len() > MAX_FORGET_REFS {
+                    return Err(err(
+                        "forget.signal_refs",
+                        format!(
+                            "must be 1 to {MAX_FORGET_REFS}, got {}",
+                            f.signal_refs.len()
+                        ),
+                    ));
+                }
+                Op::Forget {
+                    signal_refs: f
+                        .signal_refs
+                        .into_iter()
+                        .map(|r| SignalRef::parse(r).map_err(|r| err("forget.signal_refs", r)))
+                        .collect::<Result<_, _>>()?,
+                }
+            }
         };
         Ok(Operation { op_id, op })
     }
+}
+
+/// A sealed package about a move: a UUID move id, a region, 1 to [`MAX_SEALED_LEN`] bytes.
+fn sealed_for_move(
+    move_id: String,
+    to_region: String,
+    sealed: Vec<u8>,
+    what: &'static str,
+) -> Result<SealedForMove, (&'static str, String)> {
+    let field = |name: &'static str| -> &'static str {
+        match (what, name) {
+            ("move_handover", "move_id") => "move_handover.move_id",
+            ("move_handover", "to_region") => "move_handover.to_region",
+            ("move_handover", _) => "move_handover.sealed",
+            (_, "move_id") => "handover_offer.move_id",
+            (_, "to_region") => "handover_offer.to_region",
+            _ => "handover_offer.sealed",
+        }
+    };
+    let move_id = request_id(move_id).map_err(|r| (field("move_id"), r))?;
+    let to_region = to_region
+        .parse::<RegionCode>()
+        .map_err(|e| (field("to_region"), e.to_string()))?;
+    if sealed.is_empty() || sealed.len() > MAX_SEALED_LEN {
+        return Err((
+            field("sealed"),
+            format!("must be 1 to {MAX_SEALED_LEN} bytes, got {}", sealed.len()),
+        ));
+    }
+    Ok(SealedForMove {
+        move_id,
+        to_region,
+        sealed,
+    })
 }
 
 /// Largest sealed inzage export the hub relays: a region's export for one youth (signals,
@@ -381,6 +488,47 @@ mod tests {
         let e =
             message(with(&|u| u.parent_keys = vec![key(pb::KeyDomain::Person); 5]).unwrap_err());
         assert!(e.contains("at most"), "{e}");
+    }
+
+    #[test]
+    fn move_operations_are_checked() {
+        let move_out = |key: Option<pb::PseudoKey>, municipality: &str| pb::Operation {
+            op_id: 4,
+            op: Some(pb::operation::Op::MoveOut(pb::MoveOut {
+                move_id: uuid::Uuid::new_v4().to_string(),
+                person_key: key,
+                municipality: municipality.into(),
+            })),
+        };
+        let key = pb::PseudoKey {
+            domain: pb::KeyDomain::Person as i32,
+            version: 1,
+            value: vec![3; 64],
+        };
+        assert!(parse_batch(vec![move_out(Some(key.clone()), "0935")]).is_ok());
+        let e = message(parse_batch(vec![move_out(None, "0935")]).unwrap_err());
+        assert!(e.contains("move_out.person_key"), "{e}");
+        let e = message(parse_batch(vec![move_out(Some(key), "GM")]).unwrap_err());
+        assert!(e.contains("move_out.municipality"), "{e}");
+        let handover = |sealed: Vec<u8>| pb::Operation {
+            op_id: 5,
+            op: Some(pb::operation::Op::MoveHandover(pb::MoveHandover {
+                move_id: uuid::Uuid::new_v4().to_string(),
+                to_region: "zuid-limburg".into(),
+                sealed,
+            })),
+        };
+        assert!(parse_batch(vec![handover(vec![1; 64])]).is_ok());
+        let e = message(parse_batch(vec![handover(Vec::new())]).unwrap_err());
+        assert!(e.contains("move_handover.sealed"), "{e}");
+        let forget = pb::Operation {
+            op_id: 6,
+            op: Some(pb::operation::Op::Forget(pb::PersonForget {
+                signal_refs: Vec::new(),
+            })),
+        };
+        let e = message(parse_batch(vec![forget]).unwrap_err());
+        assert!(e.contains("forget.signal_refs"), "{e}");
     }
 
     #[test]

@@ -519,4 +519,18 @@ impl pb::node_server::Node for NodeApi {
     ) -> Result<Response<pb::Candidate>, Status> {
         crate::nobsn_api::admin_decide_candidate(self, request).await
     }
+
+    async fn admin_list_moves(
+        &self,
+        request: Request<pb::AdminListMovesRequest>,
+    ) -> Result<Response<pb::AdminListMovesResponse>, Status> {
+        crate::verhuizing_api::admin_list_moves(self, request).await
+    }
+
+    async fn admin_accept_handover(
+        &self,
+        request: Request<pb::AdminAcceptHandoverRequest>,
+    ) -> Result<Response<pb::MoveIn>, Status> {
+        crate::verhuizing_api::admin_accept_handover(self, request).await
+    }
 }

@@ -92,6 +92,23 @@ pub struct NodeConfig {
     /// Which matches besides client and family matches the region makes.
     #[serde(default)]
     pub matching: MatchingConfig,
+    /// Verhuizing: who receives inverhuis messages, and whether the region offers a hand-over.
+    #[serde(default)]
+    pub moves: MovesConfig,
+}
+
+/// Verhuizing (issue 5; 002 art. 3.5, 15; 003 art. 14).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MovesConfig {
+    /// OINs of the designated officers (ontvanger inverhuisberichten: the functioneel beheerder
+    /// or convenantbeheerder) among the partners; empty = every administrator.
+    #[serde(default)]
+    pub officers: Vec<Oin>,
+    /// Accepting a hand-over offers the old region's signallers a hand-over to a care provider
+    /// in this region (Zuid-Limburg, 002 art. 1 "Inverhuisbericht", art. 15).
+    #[serde(default)]
+    pub handover_offer: bool,
 }
 
 /// The region's optional kinds of match. Client and family matches are always on: matching
@@ -129,6 +146,13 @@ pub struct Upstream {
 pub struct RegistryConfig {
     /// JSON file in the format of `vir_shared::person::RegistryFile`.
     pub file: PathBuf,
+    /// How often the node asks the registry for changes (moves, deaths, parents), in ms.
+    #[serde(default = "default_registry_watch_ms")]
+    pub watch_ms: u64,
+}
+
+fn default_registry_watch_ms() -> u64 {
+    1000
 }
 
 /// A convenant partner (convenantpartij) with its profile.
@@ -385,6 +409,17 @@ impl NodeConfig {
         }
         if let Err(e) = vir_shared::db::backend_of(&self.storage_url) {
             return Err(invalid("storage_url", e.to_string()));
+        }
+        if self.registry.watch_ms == 0 {
+            return Err(invalid("registry.watch_ms", "must be 1 or higher"));
+        }
+        for officer in &self.moves.officers {
+            if !self.partners.iter().any(|p| &p.oin == officer) {
+                return Err(invalid(
+                    "moves.officers",
+                    format!("{officer} is not one of the [[partners]]"),
+                ));
+            }
         }
         if self.forwarder.batch_size == 0 {
             return Err(invalid("forwarder.batch_size", "must be 1 or higher"));

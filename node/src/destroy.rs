@@ -13,6 +13,7 @@ use crate::index::RegionalIndex;
 use crate::party::Party;
 use crate::signal::{Signal, SignalStatus};
 use crate::store::notices::{self, Notice, Topic};
+use crate::store::outbox::{self, OutboxOp};
 use crate::store::{erase, lifecycle, signals, StoreError};
 
 /// Why a signal is destroyed; the code in notices and the access log.
@@ -54,6 +55,19 @@ impl RegionalIndex {
         for signal in all.iter().filter(|s| s.status == SignalStatus::Active) {
             self.end_signal(&mut *conn, signal, SignalStatus::Inactive, now_ms)
                 .await?;
+        }
+        if why == DestroyWhy::Death {
+            // Destroyed everywhere (issue 5): the hub erases the youth's signals, their keys,
+            // matches and moves, after the removals just queued.
+            let refs: Vec<String> = all
+                .iter()
+                .filter(|s| s.national)
+                .map(|s| s.id.clone())
+                .collect();
+            if !refs.is_empty() {
+                let op = OutboxOp::Forget { signal_refs: refs };
+                outbox::append(&mut *conn, &op, now_ms).await?;
+            }
         }
         erase::erase_youth(&mut *conn, bsn).await?;
         let days = self.rules.config.lifetime.death_inform_days;

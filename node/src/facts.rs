@@ -18,8 +18,7 @@ use vir_shared::Bsn;
 use crate::index::RegionalIndex;
 use crate::store::links::{self, ADDRESS, FALLBACK, PARENT};
 use crate::store::nobsn::NoBsnYouth;
-use crate::store::outbox::{self, OutboxOp};
-use crate::store::{signals, StoreError};
+use crate::store::StoreError;
 
 /// How often the registry is looked at again for youths with active signals.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(60 * 60);
@@ -103,58 +102,25 @@ pub async fn record(
 }
 
 impl RegionalIndex {
-    /// Looks at the registry again for every youth with an active signal; where the facts
-    /// changed, redoes the youth's regional links and upserts its national signals again.
-    /// Returns how many youths changed.
+    /// Looks at the registry again for every youth with a signal: where the facts changed,
+    /// redoes the youth's regional links and upserts its national signals again; a move or a
+    /// death is acted on as well ([`crate::verhuizing`]). Returns how many youths changed.
     pub async fn refresh_registry_facts(&self) -> Result<usize, StoreError> {
         let youths: Vec<String> = {
             let mut conn = self.db.pool.acquire().await?;
-            sqlx::query_scalar(
-                "SELECT DISTINCT bsn FROM signals WHERE status = 'active' ORDER BY bsn",
-            )
-            .fetch_all(&mut *conn)
-            .await?
+            sqlx::query_scalar("SELECT DISTINCT bsn FROM signals ORDER BY bsn")
+                .fetch_all(&mut *conn)
+                .await?
         };
         let mut changed = 0;
         for text in youths {
+            // A youth without a BSN is not in the registry: its facts are as described.
             let Ok(bsn) = text.parse::<Bsn>() else {
                 continue;
             };
-            // A youth without a BSN is not in the registry: its facts are as described.
-            let Some(person) = self.registry.lookup(&bsn) else {
-                continue;
-            };
-            let facts = YouthFacts::of_person(&person);
-            let now_ms = self.clock.now().timestamp_millis();
-            let mut tx = self.db.write().await?;
-            let conn: &mut AnyConnection = &mut tx.tx;
-            signals::lock_youth(conn, &bsn).await?;
-            if !record(conn, &bsn, &facts).await? {
-                continue;
+            if self.reconcile_youth(&bsn).await?.changed() {
+                changed += 1;
             }
-            let mut wrote_outbox = false;
-            for signal in signals::active_on_youth(conn, &bsn).await? {
-                crate::family::relink_signal(
-                    conn,
-                    &signal,
-                    &self.region,
-                    self.address_match,
-                    now_ms,
-                )
-                .await?;
-                if signal.national {
-                    let op = OutboxOp::Upsert {
-                        signal_ref: signal.id.clone(),
-                    };
-                    outbox::append(conn, &op, now_ms).await?;
-                    wrote_outbox = true;
-                }
-            }
-            tx.commit().await?;
-            if wrote_outbox {
-                self.outbox_written.notify_one();
-            }
-            changed += 1;
         }
         if changed > 0 {
             tracing::info!(

@@ -126,12 +126,19 @@ impl FeedFollower {
             );
         }
         let seq = item.seq;
+        // Verhuizing: who receives an inverhuis message (issue 5).
+        let officers: Vec<String> = index
+            .move_officers()
+            .iter()
+            .map(|p| p.oin.to_string())
+            .collect();
         let context = remote::Context {
             region: &index.region,
             clock: &index.clock,
             ca: &self.ca,
             hpke_private_key: &self.hpke_private_key,
             inzage_answer: inzage_answer.as_ref(),
+            officers: &officers,
         };
         let outcome = remote::apply_item(&mut tx.tx, &context, item).await?;
         if let (Applied::Done { .. }, Some(Ok(prepared))) = (&outcome, &inzage_answer) {

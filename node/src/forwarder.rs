@@ -231,6 +231,25 @@ impl Forwarder {
                 }
             }
         }
+        // Verhuizing: the person key of the moving youth, found through one of its signals.
+        let mut movers: HashMap<i64, Bsn> = HashMap::new();
+        for row in rows {
+            if let OutboxOp::MoveOut { signal_ref, .. } = &row.op {
+                let signal = signals::get(&mut conn, signal_ref)
+                    .await?
+                    .ok_or(ForwardError::MissingSignal(row.id))?;
+                let bsn = signal.bsn.clone();
+                if !keys.contains_key(&bsn) && !missing.contains(&bsn) {
+                    match signals::person_key(&mut conn, &bsn).await? {
+                        Some(key) if current.is_none_or(|v| v == key.version) => {
+                            keys.insert(bsn.clone(), key);
+                        }
+                        _ => missing.push(bsn.clone()),
+                    }
+                }
+                movers.insert(row.id, bsn);
+            }
+        }
         drop(conn);
         if !missing.is_empty() {
             keys.extend(self.fetch_keys(&missing).await?);
@@ -290,6 +309,42 @@ impl Forwarder {
                     request_id: request_id.clone(),
                     to_region: to_region.clone(),
                     sealed: hex::decode(sealed_hex).map_err(|_| ForwardError::BadRelay(row.id))?,
+                }),
+                OutboxOp::MoveOut {
+                    move_id,
+                    municipality,
+                    ..
+                } => {
+                    let bsn = movers
+                        .get(&row.id)
+                        .ok_or(ForwardError::MissingSignal(row.id))?;
+                    let key = keys.get(bsn).ok_or(ForwardError::MissingKey(row.id))?;
+                    pb::operation::Op::MoveOut(pb::MoveOut {
+                        move_id: move_id.clone(),
+                        person_key: Some(pb::PseudoKey::from(key)),
+                        municipality: municipality.clone(),
+                    })
+                }
+                OutboxOp::MoveHandover {
+                    move_id,
+                    to_region,
+                    sealed_hex,
+                } => pb::operation::Op::MoveHandover(pb::MoveHandover {
+                    move_id: move_id.clone(),
+                    to_region: to_region.clone(),
+                    sealed: hex::decode(sealed_hex).map_err(|_| ForwardError::BadRelay(row.id))?,
+                }),
+                OutboxOp::HandoverOffer {
+                    move_id,
+                    to_region,
+                    sealed_hex,
+                } => pb::operation::Op::HandoverOffer(pb::HandoverOffer {
+                    move_id: move_id.clone(),
+                    to_region: to_region.clone(),
+                    sealed: hex::decode(sealed_hex).map_err(|_| ForwardError::BadRelay(row.id))?,
+                }),
+                OutboxOp::Forget { signal_refs } => pb::operation::Op::Forget(pb::PersonForget {
+                    signal_refs: signal_refs.clone(),
                 }),
             };
             operations.push(pb::Operation {

@@ -13,6 +13,7 @@ use vir_shared::db::Db;
 use vir_shared::person::Person;
 use vir_shared::{RegionCode, SharedClock};
 
+use crate::config::MovesConfig;
 use crate::config::Partner;
 use crate::matching;
 use crate::party::Party;
@@ -110,6 +111,8 @@ pub struct RegionalIndex {
     pub(crate) subject_key: Arc<tokio::sync::OnceCell<String>>,
     /// Address matches in this region (002 art. 1 "Match" 2b; off by default).
     pub address_match: bool,
+    /// Verhuizing: inverhuis officers and the hand-over offer (issue 5).
+    pub moves: Arc<MovesConfig>,
 }
 
 impl RegionalIndex {
@@ -129,6 +132,27 @@ impl RegionalIndex {
             followup_wanted: Arc::new(Notify::new()),
             subject_key: Arc::new(tokio::sync::OnceCell::new()),
             address_match: false,
+            moves: Arc::new(MovesConfig::default()),
+        }
+    }
+
+    /// The same index with the region's verhuizing settings (`[moves]`, issue 5).
+    pub fn with_moves(mut self, moves: MovesConfig) -> Self {
+        self.moves = Arc::new(moves);
+        self
+    }
+
+    /// The designated officers who receive inverhuis messages (002 art. 3.5; 003 "ontvanger
+    /// inverhuisberichten"): the configured ones, else every administrator.
+    pub fn move_officers(&self) -> Vec<&crate::config::Partner> {
+        if self.moves.officers.is_empty() {
+            self.rules.administrators().collect()
+        } else {
+            self.rules
+                .partners
+                .iter()
+                .filter(|p| self.moves.officers.contains(&p.oin))
+                .collect()
         }
     }
 

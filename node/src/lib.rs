@@ -27,6 +27,10 @@
 //!   [`family`] (regional family and address matches, candidate proposals), [`nobsn`]
 //!   (verwijsindexnummer, linking to a BSN), [`candidates`] (the administrator's decisions),
 //!   [`nobsn_api`] serves them.
+//! - Verhuizing (issue 5): [`verhuizing`] (registry events: a move gives isverhuisd, a move out
+//!   of the region goes to the hub, a death destroys everywhere), [`verhuizing_remote`] (the
+//!   hub's move items: the sealed hand-over package, inverhuis, the hand-over offer),
+//!   [`verhuizing_api`] serves them.
 //! - [`server`]: [`spawn`], which starts all of it.
 
 pub mod accesslog;
@@ -61,6 +65,9 @@ pub mod rules_api;
 pub mod server;
 pub mod signal;
 pub mod store;
+pub mod verhuizing;
+pub mod verhuizing_api;
+pub mod verhuizing_remote;
 
 pub use config::NodeConfig;
 pub use server::{spawn, spawn_with_registry};

@@ -39,6 +39,8 @@ pub struct Context<'a> {
     /// The answer to an `InzageRequested` item, prepared before the transaction
     /// ([`crate::inzage_remote`]).
     pub inzage_answer: Option<&'a Result<crate::inzage_remote::Prepared, &'static str>>,
+    /// OINs of the designated officers who receive inverhuis messages ([`crate::verhuizing`]).
+    pub officers: &'a [String],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +89,18 @@ pub async fn apply_item(
         }
         Some(pb::feed_item::Body::InzageAnswered(a)) => {
             crate::inzage_remote::answered(conn, cx, a).await
+        }
+        Some(pb::feed_item::Body::MoveRouted(m)) => {
+            crate::verhuizing_remote::move_routed(conn, cx, m).await
+        }
+        Some(pb::feed_item::Body::MoveUncovered(m)) => {
+            crate::verhuizing_remote::move_uncovered(conn, cx, m).await
+        }
+        Some(pb::feed_item::Body::Inverhuis(m)) => {
+            crate::verhuizing_remote::inverhuis(conn, cx, m).await
+        }
+        Some(pb::feed_item::Body::HandoverOffered(m)) => {
+            crate::verhuizing_remote::handover_offered(conn, cx, m).await
         }
         None => Ok(Applied::Skipped("feed item without a body")),
     }

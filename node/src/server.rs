@@ -61,7 +61,8 @@ pub async fn spawn_with_registry(
 
     let index = RegionalIndex::new(db.clone(), clock.clone(), config.region.clone(), registry)
         .with_rules(Rules::of(&config))
-        .with_address_match(config.matching.address);
+        .with_address_match(config.matching.address)
+        .with_moves(config.moves.clone());
     let hub_connected = Arc::new(AtomicBool::new(false));
     let rekey_state = Arc::new(RekeyState::default());
     let api = NodeApi::new(index.clone(), &config.partners, hub_connected.clone())
@@ -97,6 +98,7 @@ pub async fn spawn_with_registry(
         connected: hub_connected,
     };
 
+    let registry_watch = Duration::from_millis(config.registry.watch_ms);
     let shutdown = CancellationToken::new();
     let incoming = vir_shared::tls::incoming(listener, tls, shutdown.clone(), "node");
     tracing::info!(
@@ -115,7 +117,7 @@ pub async fn spawn_with_registry(
             .add_service(health_service)
             .add_service(NodeServer::new(api))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
-        let (served, (), (), (), (), ()) = tokio::join!(
+        let (served, (), (), (), (), (), ()) = tokio::join!(
             async {
                 let served = server.await;
                 // The server ended (asked to, or failed): stop the background tasks too.
@@ -126,6 +128,7 @@ pub async fn spawn_with_registry(
             rekeyer.run(stop.clone()),
             feed.run(stop.clone()),
             crate::facts::run(index.clone(), stop.clone()),
+            crate::verhuizing::run(index.clone(), registry_watch, stop.clone()),
             crate::lifecycle::run(index, stop.clone()),
         );
         db.close().await;

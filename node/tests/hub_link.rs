@@ -158,6 +158,11 @@ impl FakeHub {
             }
             // Inzage across regions is exercised against the real hub (tests/tests/inzage.rs).
             pb::operation::Op::InzageRequest(_) | pb::operation::Op::InzageAnswer(_) => {}
+            // Verhuizing is exercised against the real hub (tests/tests/verhuizing.rs).
+            pb::operation::Op::MoveOut(_)
+            | pb::operation::Op::MoveHandover(_)
+            | pb::operation::Op::HandoverOffer(_)
+            | pb::operation::Op::Forget(_) => {}
         }
     }
 }
@@ -392,6 +397,7 @@ async fn world() -> World {
             storage_url: vir_shared::db::sqlite_url(&dir.path().join(format!("{region}.sqlite"))),
             registry: RegistryConfig {
                 file: registry.clone(),
+                watch_ms: 1000,
             },
             partners: vec![Partner {
                 oin: partner_oin,
@@ -408,6 +414,7 @@ async fn world() -> World {
             clock: ClockConfig::default(),
             rules: Default::default(),
             matching: Default::default(),
+            moves: Default::default(),
         };
         nodes.insert(REGIONS[i], (config, client));
     }

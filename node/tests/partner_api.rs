@@ -163,12 +163,16 @@ async fn start() -> Federation {
             server_name: "localhost".into(),
         },
         storage_url: vir_shared::db::sqlite_url(&dir.path().join("node.sqlite")),
-        registry: RegistryConfig { file: registry },
+        registry: RegistryConfig {
+            file: registry,
+            watch_ms: 1000,
+        },
         partners,
         forwarder: ForwarderConfig::default(),
         clock: ClockConfig::default(),
         rules: Default::default(),
         matching: Default::default(),
+        moves: Default::default(),
     };
     let clock = ManualClock::new(
         Utc.with_ymd_and_hms(TODAY.0, TODAY.1, TODAY.2, 9, 0, 0)

@@ -20,6 +20,7 @@ pub mod binary;
 pub mod bsn;
 pub mod clock;
 pub mod db;
+pub mod devregistry;
 pub mod envelope;
 pub mod fallback;
 pub mod health;

@@ -55,6 +55,9 @@ pub async fn admin(t: &TargetArgs, cmd: AdminCommand, json: bool) -> anyhow::Res
     let mut node = node(t)?;
     match cmd {
         AdminCommand::Candidates(cmd) => return crate::nobsn::candidates(t, cmd, json).await,
+        AdminCommand::Moves | AdminCommand::AcceptHandover { .. } => {
+            return crate::verhuizing::admin(t, cmd, json).await
+        }
         AdminCommand::Destroy { signal_id, reason } => {
             let reason = match reason {
                 DestroyArg::Wrong => pb::DestroyReason::Wrong,

@@ -244,6 +244,20 @@ pub enum AdminCommand {
     /// Candidate matches on signals without a BSN (002 art. 8.5-8.7): confirm or reject.
     #[command(subcommand)]
     Candidates(CandidatesCommand),
+    /// Verhuizing: moves out of the region (isverhuisd) and into it (inverhuis, with the
+    /// opened hand-over package).
+    Moves,
+    /// Accept the hand-over of a youth who moved in (002 art. 15): where the region offers
+    /// hand-over, the old region's signallers get the offer with your contact details.
+    AcceptHandover {
+        move_id: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value = "")]
+        phone: String,
+        #[arg(long, default_value = "")]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -329,6 +343,60 @@ pub enum DevCommand {
     /// The development clock that every service of the local federation reads.
     #[command(subcommand)]
     Clock(ClockCommand),
+    /// The development person registry (registry.json): simulate what the BRP reports. Every
+    /// node re-reads the file and acts (isverhuisd, inverhuis, destruction at death).
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Show what the registry says of a person (municipality, address, death, parents).
+    Show {
+        #[arg(long)]
+        bsn: String,
+        /// The registry file; default: registry.json in the federation's data folder.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// A move: new municipality (0935 or GM0935) and address.
+    Move {
+        #[arg(long)]
+        bsn: String,
+        #[arg(long)]
+        municipality: String,
+        #[arg(long)]
+        postcode: String,
+        #[arg(long)]
+        house_number: u32,
+        #[arg(long)]
+        addition: Option<String>,
+        #[arg(long, default_value = "")]
+        street: String,
+        #[arg(long, default_value = "")]
+        city: String,
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// A death (default: the federation clock's date).
+    Death {
+        #[arg(long)]
+        bsn: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// New legal parents (repeat --parent; none = no parents).
+    Parents {
+        #[arg(long)]
+        bsn: String,
+        #[arg(long = "parent")]
+        parents: Vec<String>,
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

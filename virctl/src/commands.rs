@@ -138,6 +138,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dev(DevCommand::Clock(cmd)) => dev_clock(&cli.target, cmd, json),
+        Command::Dev(DevCommand::Registry(cmd)) => {
+            crate::verhuizing::dev_registry(&cli.target, cmd, json)
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod commands;
 mod nobsn;
 mod rules;
 mod target;
+mod verhuizing;
 
 use clap::Parser;
 

@@ -123,7 +123,7 @@ pub(super) struct Ingest<'a> {
     /// Certificate chains read in this transaction, per region.
     chains: HashMap<RegionCode, Vec<Vec<u8>>>,
     /// Feed items of this transaction per region, in order; written by [`Ingest::finish`].
-    pending: BTreeMap<RegionCode, Vec<pb::feed_item::Body>>,
+    pub(super) pending: BTreeMap<RegionCode, Vec<pb::feed_item::Body>>,
     /// Matches created in this transaction, not yet written (see [`Ingest::flush_matches`]).
     pub(super) new_matches: Vec<NewMatch>,
     pub(super) outcome: SubmitOutcome,
@@ -154,6 +154,22 @@ impl Ingest<'_> {
                 }
                 Op::InzageAnswer(answer) => {
                     self.inzage_answer(first.op_id, answer).await?;
+                    1
+                }
+                Op::MoveOut(m) => {
+                    self.move_out(first.op_id, m).await?;
+                    1
+                }
+                Op::MoveHandover(h) => {
+                    self.move_handover(first.op_id, h).await?;
+                    1
+                }
+                Op::HandoverOffer(h) => {
+                    self.handover_offer(first.op_id, h).await?;
+                    1
+                }
+                Op::Forget { signal_refs } => {
+                    self.forget(signal_refs).await?;
                     1
                 }
             };

@@ -16,7 +16,9 @@
 //!
 //! Submodules: [`nodes`] (node rows, chains, acks, status), [`ingest`] (applying operations),
 //! `upsert` (bulk upserts), `keys` (the other keys, reconciling a re-upserted signal),
-//! [`kinds`] (which kind of match a pair makes), `matching` (creating and ending matches), [`feed`] (appending and reading feed items).
+//! [`kinds`] (which kind of match a pair makes), `matching` (creating and ending matches), [`feed`] (appending and reading feed items),
+//! `moves` (verhuizing: routing a move, relaying the sealed hand-over as one `Inverhuis`,
+//! erasing a youth who died).
 
 pub mod feed;
 pub mod ingest;
@@ -24,6 +26,7 @@ mod inzage;
 mod keys;
 pub mod kinds;
 mod matching;
+mod moves;
 pub mod nodes;
 mod shapes;
 mod tuning;

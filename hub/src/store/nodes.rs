@@ -68,6 +68,21 @@ impl Store {
             .execute(conn(&mut tx))
             .await?;
         }
+        // Verhuizing routes a move by the municipality (issue 5): the configuration is the truth.
+        sqlx::query("DELETE FROM node_municipalities")
+            .execute(conn(&mut tx))
+            .await?;
+        for node in nodes {
+            for municipality in &node.municipalities {
+                sqlx::query(
+                    "INSERT INTO node_municipalities (municipality, region) VALUES ($1, $2)",
+                )
+                .bind(municipality.as_str())
+                .bind(node.region.as_str())
+                .execute(conn(&mut tx))
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -89,6 +89,8 @@ async fn forget_youth(conn: &mut AnyConnection, bsn: &Bsn) -> Result<(), StoreEr
             .execute(&mut *conn)
             .await?;
     }
+    // Verhuizing (issue 5): the youth's moves and received hand-over packages.
+    super::moves::forget_youth(&mut *conn, bsn.as_str()).await?;
     objections::forget_youth(conn, bsn.as_str()).await
 }
 
@@ -166,6 +168,7 @@ async fn neutralise_outbox(conn: &mut AnyConnection, signal_id: &str) -> Result<
             Ok(OutboxOp::Relay {
                 about_signal_ref, ..
             }) => about_signal_ref == signal_id,
+            Ok(OutboxOp::MoveOut { signal_ref, .. }) => signal_ref == signal_id,
             _ => false,
         };
         if carries {

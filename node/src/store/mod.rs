@@ -28,6 +28,9 @@ pub mod lifecycle;
 pub mod notices;
 pub mod objections;
 
+// Verhuizing (issue 5).
+pub mod moves;
+
 use chrono::NaiveDate;
 use sqlx::migrate::Migrator;
 use sqlx::AnyConnection;

@@ -26,9 +26,14 @@ pub enum Topic {
     DestructionRequested,
     ObjectionDecisionDue,
     SignallersToInform,
+    /// Verhuizing (issue 5).
+    Isverhuisd,
+    Inverhuis,
+    MovedUncovered,
+    HandoverOffered,
 }
 
-const TOPICS: [(Topic, &str, pb::NoticeTopic); 13] = [
+const TOPICS: [(Topic, &str, pb::NoticeTopic); 17] = [
     (
         Topic::ConsultationRequested,
         "consultation_requested",
@@ -85,6 +90,18 @@ const TOPICS: [(Topic, &str, pb::NoticeTopic); 13] = [
         Topic::SignallersToInform,
         "signallers_to_inform",
         pb::NoticeTopic::SignallersToInform,
+    ),
+    (Topic::Isverhuisd, "isverhuisd", pb::NoticeTopic::Isverhuisd),
+    (Topic::Inverhuis, "inverhuis", pb::NoticeTopic::Inverhuis),
+    (
+        Topic::MovedUncovered,
+        "moved_uncovered",
+        pb::NoticeTopic::MovedUncovered,
+    ),
+    (
+        Topic::HandoverOffered,
+        "handover_offered",
+        pb::NoticeTopic::HandoverOffered,
     ),
 ];
 

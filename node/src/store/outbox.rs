@@ -34,6 +34,27 @@ pub enum OutboxOp {
         to_region: String,
         sealed_hex: String,
     },
+    /// Verhuizing: the youth of `signal_ref` moved to `municipality`, outside the region; the
+    /// forwarder puts the youth's person key in (issue 5).
+    MoveOut {
+        move_id: String,
+        signal_ref: String,
+        municipality: String,
+    },
+    /// The sealed hand-over package of a routed move.
+    MoveHandover {
+        move_id: String,
+        to_region: String,
+        sealed_hex: String,
+    },
+    /// The officer's sealed hand-over offer back to the region the youth came from.
+    HandoverOffer {
+        move_id: String,
+        to_region: String,
+        sealed_hex: String,
+    },
+    /// A youth died: the hub erases these signals and everything about them.
+    Forget { signal_refs: Vec<String> },
 }
 
 impl OutboxOp {
@@ -44,6 +65,10 @@ impl OutboxOp {
             OutboxOp::Relay { .. } => "relay",
             OutboxOp::InzageRequest { .. } => "inzage_request",
             OutboxOp::InzageAnswer { .. } => "inzage_answer",
+            OutboxOp::MoveOut { .. } => "move_out",
+            OutboxOp::MoveHandover { .. } => "move_handover",
+            OutboxOp::HandoverOffer { .. } => "handover_offer",
+            OutboxOp::Forget { .. } => "forget",
         }
     }
 }

@@ -27,6 +27,9 @@
 //!   [`family`] (regional family and address matches, candidate proposals), [`nobsn`]
 //!   (verwijsindexnummer, linking to a BSN), [`candidates`] (the administrator's decisions),
 //!   [`nobsn_api`] serves them.
+//! - The people's side (issue 7): [`web`] (the web UI for professionals and administrators,
+//!   calling the same [`api::NodeApi`] in-process) and [`mail`] (notifications mailed with a
+//!   deep link only, through a durable outbox).
 //! - [`server`]: [`spawn`], which starts all of it.
 
 pub mod accesslog;
@@ -47,6 +50,7 @@ pub mod inzage;
 pub mod inzage_remote;
 pub mod keyinputs;
 pub mod lifecycle;
+pub mod mail;
 pub mod matching;
 pub mod nobsn;
 pub mod nobsn_api;
@@ -61,6 +65,7 @@ pub mod rules_api;
 pub mod server;
 pub mod signal;
 pub mod store;
+pub mod web;
 
 pub use config::NodeConfig;
 pub use server::{spawn, spawn_with_registry};

@@ -408,6 +408,8 @@ async fn world() -> World {
             clock: ClockConfig::default(),
             rules: Default::default(),
             matching: Default::default(),
+            web: None,
+            mail: None,
         };
         nodes.insert(REGIONS[i], (config, client));
     }

@@ -165,7 +165,7 @@ pub fn notice_topic(topic: i32) -> &'static str {
         T::ObjectionDecisionDue => "Beslissing op bezwaar",
         T::SignallersToInform => "Melders informeren over overlijden",
         // Kinds added later (such as verhuizing) still show, generically.
-        T::Unspecified => "Bericht",
+        _ => "Bericht",
     }
 }
 

@@ -15,9 +15,7 @@
 //! Why HTTPS with the node certificate: the session cookie is `Secure`, and the development
 //! PKI already issues the node a server certificate for `localhost`; a browser trusts it after
 //! the federation root is imported (the tests and the local federation's Chromium skip that
-//! check). The TLS server asks for an optional client certificate like the gRPC port does; an
-//! account may log in with it instead of a password when its organisation's certificate is
-//! presented ([`pages::login`]).
+//! check). The HTTPS port shares the partner API's reloadable TLS material ([`serve::run`]).
 
 pub mod accounts;
 pub mod calls;

@@ -7,14 +7,13 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
-use futures::StreamExt;
+use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::Connected;
 use vir_shared::tls::ServerTls;
 
 use super::pages::{admin, admin_rights, login, matches, notices, signals};
@@ -105,8 +104,11 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// Serves the UI on `listener` over TLS until `shutdown`. Each connection carries the TLS
-/// verdict on its (optional) client certificate as an extension.
+/// Serves the UI on `listener` over TLS until `shutdown`. Each handshake takes the node's TLS
+/// material of that moment, so a certificate reload of the partner API applies here too. That
+/// material asks for an optional client certificate, which a browser without one skips; the
+/// UI does not use it (login is by account), so unlike the partner API a connection without
+/// one is normal here and not logged.
 pub async fn run(
     state: WebState,
     listener: TcpListener,
@@ -114,13 +116,33 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let app = router(state);
-    let mut incoming = vir_shared::tls::incoming(listener, tls, shutdown.clone(), "node-web");
-    while let Some(accepted) = incoming.next().await {
-        let Ok(stream) = accepted else { continue };
-        let peer = stream.connect_info();
-        let service = TowerToHyperService::new(app.clone().layer(Extension(peer)));
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error = %e, "web UI: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = TlsAcceptor::from(tls.config());
+        let app = app.clone();
         let stop = shutdown.clone();
         tokio::spawn(async move {
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "web UI: TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = TowerToHyperService::new(app);
             let builder = auto::Builder::new(TokioExecutor::new());
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             tokio::select! {
@@ -129,11 +151,11 @@ pub async fn run(
                         tracing::debug!(error = %e, "web connection ended with an error");
                     }
                 }
-                _ = stop.cancelled() => {
-                    // Give an answer in flight a moment, then drop the connection.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
+                _ = stop.cancelled() => {}
             }
         });
     }
 }
+
+/// How long a browser may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

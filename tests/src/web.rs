@@ -205,7 +205,15 @@ impl Drop for SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+        Self::start_on(0).await
+    }
+
+    /// A sink on a given port (0: any free one): a test can let mail fail first and start the
+    /// server later where the node expects it.
+    pub async fn start_on(port: u16) -> SmtpSink {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind sink");
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let store = received.clone();

@@ -17,6 +17,7 @@ use vir_shared::person::{Person, RegistryFile};
 pub use vir_federation;
 
 pub mod web;
+pub mod webdriver;
 
 /// A running test federation; its folder is removed when it is dropped.
 pub struct TestFed {

@@ -97,7 +97,9 @@ fn detail(session: &Session, m: &pb::Match, f: Option<&pb::MatchFollowUp>) -> Ma
             @match f {
                 Some(f) if !f.consulted_on.is_empty() => { p { "Overleg vastgelegd op " (f.consulted_on) "." } }
                 Some(f) => {
-                    p { "Overleg met de andere melders uiterlijk " strong { (f.consultation_due_on) } "."
+                    p {
+                        @if f.consultation_due_on.is_empty() { "Overleg met de andere melders; de termijn volgt." }
+                        @else { "Overleg met de andere melders uiterlijk " strong { (f.consultation_due_on) } "." }
                         @if f.escalated { " De termijn is verstreken; de coördinator van de gemeente is ingelicht." } }
                     form.blok method="post" action={ "/matches/" (m.id) "/overleg" } {
                         (csrf_field(session))

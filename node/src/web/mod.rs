@@ -25,6 +25,9 @@ pub mod pages;
 pub mod serve;
 pub mod session;
 
+#[cfg(test)]
+mod storage_tests;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

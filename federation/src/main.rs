@@ -86,7 +86,7 @@ fn print_welcome(fed: &LocalFederation) -> anyhow::Result<()> {
     }
     if !fed.web_urls.is_empty() {
         println!();
-        println!("Web UI per node (development certificate: accept it in the browser, or import pki/ca.pem):");
+        println!("Web UI per node (development certificate: accept it in the browser, or import pki/root.pem):");
         for (region, url) in &fed.web_urls {
             println!("  {region:<14} {url}/login");
         }

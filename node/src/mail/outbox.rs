@@ -71,7 +71,7 @@ pub async fn enqueue_new(db: &Db, base_url: &str, now_ms: i64) -> Result<usize, 
         let cursor: i64 = sqlx::query_scalar("SELECT last_seq FROM mail_cursor WHERE id = 1")
             .fetch_one(&mut **tx)
             .await?;
-        let told = told_after(&mut **tx, cursor).await?;
+        let told = told_after(&mut tx, cursor).await?;
         let Some(last) = told.last().map(|t| t.seq) else {
             return Ok(queued);
         };
@@ -80,7 +80,7 @@ pub async fn enqueue_new(db: &Db, base_url: &str, now_ms: i64) -> Result<usize, 
                 continue;
             };
             let recipients =
-                crate::web::accounts::active_of_partner(&mut **tx, &t.partner_oin).await?;
+                crate::web::accounts::active_of_partner(&mut tx, &t.partner_oin).await?;
             for account in recipients {
                 let done = sqlx::query(
                     "INSERT INTO mail_outbox \

@@ -221,6 +221,28 @@ impl Browser {
         .map(|_| ())
     }
 
+    /// Waits until the page's URL ends with `suffix` and its source contains `text` (a click
+    /// answers before the page it leads to has loaded); returns the source.
+    pub async fn wait_for(
+        &self,
+        suffix: &str,
+        text: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let url = self.current_url().await.unwrap_or_default();
+            let source = self.source().await.unwrap_or_default();
+            if url.ends_with(suffix) && source.contains(text) {
+                return Ok(source);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!("waited for {suffix} with {text:?}; at {url}: {source}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// A PNG of the viewport.
     pub async fn screenshot(&self) -> anyhow::Result<Vec<u8>> {
         let v = self

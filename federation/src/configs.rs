@@ -179,3 +179,26 @@ pub fn node(f: &NodeFiles<'_>) -> String {
 pub fn address_match(region: &str) -> bool {
     region == "zuid-limburg"
 }
+
+/// The `[web]` and `[mail]` sections of a node of the local federation.
+pub fn node_web(
+    web_listen: Option<SocketAddr>,
+    smtp_port: Option<u16>,
+    region: &RegionPlan,
+) -> String {
+    let mut s = String::new();
+    if let Some(listen) = web_listen {
+        let _ = write!(
+            s,
+            "\n# The web UI for professionals and administrators (HTTPS with the [tls] certificate).\n[web]\nlisten = \"{listen}\"\n"
+        );
+    }
+    if let Some(port) = smtp_port {
+        let _ = write!(
+            s,
+            "\n# Mail notifications, deep link only (004 §11, §13); a local SMTP server without TLS.\n[mail]\nhost = \"127.0.0.1\"\nport = {port}\nfrom = \"verwijsindex@{}.vir.example\"\nstarttls = false\npoll_ms = 200\n",
+            region.code
+        );
+    }
+    s
+}

@@ -46,6 +46,11 @@ pub struct Options {
     /// How often the nodes check the pseudonymiser's key version (`forwarder.key_check_ms`);
     /// `None` = the nodes' default. Tests of a key rotation make it short.
     pub node_key_check_ms: Option<u64>,
+    /// Serve each node's web UI (on `base+201…`, or a free port), with one development
+    /// account per organisation.
+    pub web: bool,
+    /// Mail notifications to a plain SMTP server on 127.0.0.1 at this port; `None` = no mail.
+    pub smtp_port: Option<u16>,
 }
 
 impl Options {
@@ -58,6 +63,34 @@ impl Options {
             hub_storage_url: None,
             node_storage_urls: BTreeMap::new(),
             node_key_check_ms: None,
+            web: true,
+            smtp_port: None,
+        }
+    }
+}
+
+/// A web UI account of the local federation: one per organisation, printed by `up`.
+#[derive(Debug, Clone)]
+pub struct DevAccount {
+    /// `<region>/<short>`, as for `virctl --as`.
+    pub org: String,
+    pub region: String,
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub administrator: bool,
+}
+
+impl DevAccount {
+    fn of(region: &RegionPlan, org: &OrgPlan) -> DevAccount {
+        DevAccount {
+            org: format!("{}/{}", region.code, org.short),
+            region: region.code.to_owned(),
+            username: format!("{}-{}", region.code, org.short),
+            email: format!("{}@{}.vir.example", org.short, region.code),
+            // Development only: known, printed, and long enough for the password rule.
+            password: format!("welkom-{}-{}", region.code, org.short),
+            administrator: org.role == "administrator",
         }
     }
 }
@@ -76,6 +109,17 @@ pub struct LocalFederation {
     /// Ports of stopped services, kept so they come back where their clients expect them.
     stopped: BTreeMap<String, SocketAddr>,
     node_key_check_ms: Option<u64>,
+    /// The web UI of each node (`https://localhost:PORT`), by region.
+    pub web_urls: BTreeMap<String, String>,
+    /// The development accounts of the web UIs.
+    pub dev_accounts: Vec<DevAccount>,
+}
+
+/// A port that was free a moment ago (the web UI's port must be in the node's config file
+/// before the node starts, so a restart keeps it and deep links stay valid).
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?.port())
 }
 
 fn loopback(port: Option<u16>, offset: u16) -> SocketAddr {
@@ -175,6 +219,8 @@ impl LocalFederation {
             config_dir: config_dir.clone(),
             stopped: BTreeMap::new(),
             node_key_check_ms: options.node_key_check_ms,
+            web_urls: BTreeMap::new(),
+            dev_accounts: Vec::new(),
         };
 
         let pseudo_toml = configs::pseudonymiser(&configs::PseudonymiserFiles {
@@ -228,7 +274,47 @@ impl LocalFederation {
                 registry_file: &registry_file,
                 clock_file: &clock_file,
             });
+            let web_listen = if options.web {
+                let port = match options.base_port {
+                    Some(base) => base + 201 + i as u16,
+                    None => free_port()?,
+                };
+                Some(SocketAddr::from(([127, 0, 0, 1], port)))
+            } else {
+                None
+            };
+            let toml = toml + &configs::node_web(web_listen, options.smtp_port, r);
             std::fs::write(fed.node_config_path(r.code), toml)?;
+            if let Some(listen) = web_listen {
+                let accounts: Vec<DevAccount> =
+                    r.orgs.iter().map(|o| DevAccount::of(r, o)).collect();
+                let config = vir_node::config::NodeConfig::load(&fed.node_config_path(r.code))?;
+                let wanted: Vec<_> = r
+                    .orgs
+                    .iter()
+                    .zip(&accounts)
+                    .map(|(o, a)| {
+                        (
+                            o.oin.clone(),
+                            a.username.clone(),
+                            a.email.clone(),
+                            a.password.clone(),
+                        )
+                    })
+                    .collect();
+                vir_node::web::accounts::ensure_in_storage(
+                    &config,
+                    &wanted,
+                    fed.clock.now().timestamp_millis(),
+                )
+                .await
+                .with_context(|| format!("development accounts of {}", r.code))?;
+                fed.web_urls.insert(
+                    r.code.to_owned(),
+                    format!("https://localhost:{}", listen.port()),
+                );
+                fed.dev_accounts.extend(accounts);
+            }
             let handle = fed.spawn_node(r.code, None).await?;
             fed.file.nodes.push(localfed::NodeEntry {
                 region: r.code.to_owned(),

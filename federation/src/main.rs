@@ -84,6 +84,27 @@ fn print_welcome(fed: &LocalFederation) -> anyhow::Result<()> {
             if o.national { "" } else { ", regional only" }
         );
     }
+    if !fed.web_urls.is_empty() {
+        println!();
+        println!("Web UI per node (development certificate: accept it in the browser, or import pki/root.pem):");
+        for (region, url) in &fed.web_urls {
+            println!("  {region:<14} {url}/login");
+        }
+        println!("Development accounts (username / password):");
+        for a in &fed.dev_accounts {
+            println!(
+                "  {:<22} {:<26} {}{}",
+                a.org,
+                a.username,
+                a.password,
+                if a.administrator {
+                    "   (beheerder)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
     let registry = vir_certs::registry::read(&fed.registry_file())?;
     let today = vir_shared::clock::Clock::today(&*fed.clock);
     if let Some(youth) = registry

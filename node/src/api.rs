@@ -45,6 +45,18 @@ impl NodeApi {
         }
     }
 
+    /// The configured partner with this OIN (the web UI's accounts belong to one).
+    pub fn partner(&self, oin: &Oin) -> Option<&Partner> {
+        self.partners.get(oin)
+    }
+
+    /// Every configured partner, by organisation name.
+    pub fn partners(&self) -> Vec<Partner> {
+        let mut all: Vec<Partner> = self.partners.values().cloned().collect();
+        all.sort_by(|a, b| a.organisation.cmp(&b.organisation));
+        all
+    }
+
     /// Reports the re-key task's progress in `Status`.
     #[must_use]
     pub fn with_rekey_state(mut self, rekey: Arc<crate::rekey::RekeyState>) -> Self {
@@ -58,6 +70,13 @@ impl NodeApi {
         request: &Request<T>,
         rpc: &'static str,
     ) -> Result<&Partner, Status> {
+        // The web UI calls in-process with the logged-in account's organisation; a request
+        // from the network never carries this extension (tonic does not make it from bytes).
+        if let Some(web) = request.extensions().get::<crate::web::WebCaller>() {
+            return self.partners.get(&web.oin).ok_or_else(|| {
+                Status::permission_denied("this account's organisation is no longer a partner")
+            });
+        }
         let cert = vir_shared::tls::peer_cert(request)?;
         self.partners.get(&cert.oin).ok_or_else(|| {
             // NEN 7513: a refused access is logged too (in the background: it returns no data).

@@ -46,6 +46,15 @@
 //!
 //! [clock]          # optional; mode = "dev" only with environment = "development"
 //! mode = "system"
+//!
+//! [web]            # optional: the web UI for professionals and administrators (off without it)
+//! listen = "127.0.0.1:7443"             # HTTPS with the [tls] certificate
+//!
+//! [mail]           # optional: mail notifications with a deep link (004 §11, §13)
+//! host = "localhost"
+//! port = 25
+//! from = "verwijsindex@drenthe.example"
+//! base_url = "https://vir.drenthe.example"   # deep links; default: the web UI's own address
 //! ```
 
 use std::collections::HashSet;
@@ -95,6 +104,12 @@ pub struct NodeConfig {
     /// Verhuizing: who receives inverhuis messages, and whether the region offers a hand-over.
     #[serde(default)]
     pub moves: MovesConfig,
+    /// The web UI (issue 7); absent = not served.
+    #[serde(default)]
+    pub web: Option<crate::web::WebConfig>,
+    /// Mail notifications (issue 7); absent = nothing is mailed (the outbox still fills).
+    #[serde(default)]
+    pub mail: Option<crate::mail::MailConfig>,
 }
 
 /// Verhuizing (issue 5; 002 art. 3.5, 15; 003 art. 14).

@@ -31,6 +31,9 @@
 //!   of the region goes to the hub, a death destroys everywhere), [`verhuizing_remote`] (the
 //!   hub's move items: the sealed hand-over package, inverhuis, the hand-over offer),
 //!   [`verhuizing_api`] serves them.
+//! - The people's side (issue 7): [`web`] (the web UI for professionals and administrators,
+//!   calling the same [`api::NodeApi`] in-process) and [`mail`] (notifications mailed with a
+//!   deep link only, through a durable outbox).
 //! - [`server`]: [`spawn`], which starts all of it.
 
 pub mod accesslog;
@@ -51,6 +54,7 @@ pub mod inzage;
 pub mod inzage_remote;
 pub mod keyinputs;
 pub mod lifecycle;
+pub mod mail;
 pub mod matching;
 pub mod nobsn;
 pub mod nobsn_api;
@@ -68,6 +72,7 @@ pub mod store;
 pub mod verhuizing;
 pub mod verhuizing_api;
 pub mod verhuizing_remote;
+pub mod web;
 
 pub use config::NodeConfig;
 pub use server::{spawn, spawn_with_registry};

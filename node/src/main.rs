@@ -43,6 +43,20 @@ enum Command {
         #[arg(long, value_name = "FILE", env = "VIR_NODE_CONFIG")]
         config: PathBuf,
     },
+    /// Create a web UI account (the first administrator, or any other), if its username is
+    /// free. The password is read from VIR_ACCOUNT_PASSWORD or, without it, from standard input.
+    CreateAccount {
+        #[arg(long, value_name = "FILE", env = "VIR_NODE_CONFIG")]
+        config: PathBuf,
+        /// OIN of the organisation (a configured partner; the administrator's for an administrator).
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        username: String,
+        /// Where mail notifications go.
+        #[arg(long)]
+        email: String,
+    },
     /// Ask a running node's health listener whether it is serving (exit code 0 if so).
     Probe {
         #[arg(long, env = "VIR_HEALTH_LISTEN")]
@@ -96,6 +110,41 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 .context("migrating the node's storage")?;
             db.close().await;
             println!("node storage of region {} is up to date", config.region);
+            Ok(())
+        }
+        Command::CreateAccount {
+            config,
+            partner,
+            username,
+            email,
+        } => {
+            vir_shared::telemetry::init(false);
+            let config = load(&config)?;
+            let oin: vir_shared::Oin = partner
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--partner: {e}"))?;
+            let password = match std::env::var("VIR_ACCOUNT_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprintln!("Password for {username} (one line):");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let clock = config.clock.build(config.is_production())?;
+            let wanted = [(oin, username.clone(), email, password)];
+            let created = vir_node::web::accounts::ensure_in_storage(
+                &config,
+                &wanted,
+                clock.now().timestamp_millis(),
+            )
+            .await?;
+            if created == 1 {
+                println!("account {username} created");
+            } else {
+                println!("account {username} exists already; nothing changed");
+            }
             Ok(())
         }
         Command::Probe { addr } => vir_shared::health::probe(addr).await,

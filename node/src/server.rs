@@ -99,7 +99,64 @@ pub async fn spawn_with_registry(
     };
 
     let registry_watch = Duration::from_millis(config.registry.watch_ms);
+    // The web UI (issue 7): same TLS material, its own port; and the mailer.
+    let web = match &config.web {
+        Some(web) => {
+            let listener = TcpListener::bind(web.listen)
+                .await
+                .with_context(|| format!("binding the web UI on {}", web.listen))?;
+            let addr = listener
+                .local_addr()
+                .context("reading the web UI's address")?;
+            let state = crate::web::WebState {
+                api: api.clone(),
+                db: db.clone(),
+                clock: clock.clone(),
+                config: Arc::new(web.clone()),
+                region_name: config.name.clone().into(),
+            };
+            tracing::info!(%addr, "web UI listening (https)");
+            Some((state, listener, addr))
+        }
+        None => None,
+    };
+    let mailer = match &config.mail {
+        Some(mail) => {
+            let base_url = match (&mail.base_url, &web) {
+                (Some(url), _) => url.clone(),
+                (None, Some((_, _, addr))) => format!("https://localhost:{}", addr.port()),
+                (None, None) => anyhow::bail!(
+                    "[mail] needs `base_url` for its deep links when [web] is not configured"
+                ),
+            };
+            Some(crate::mail::Mailer {
+                db: db.clone(),
+                clock: clock.clone(),
+                config: mail.clone(),
+                base_url,
+            })
+        }
+        None => None,
+    };
+
     let shutdown = CancellationToken::new();
+    let web_task = {
+        let tls = tls.clone();
+        let stop = shutdown.clone();
+        async move {
+            if let Some((state, listener, _)) = web {
+                crate::web::serve::run(state, listener, tls, stop).await;
+            }
+        }
+    };
+    let mail_task = {
+        let stop = shutdown.clone();
+        async move {
+            if let Some(mailer) = mailer {
+                mailer.run(stop).await;
+            }
+        }
+    };
     let incoming = vir_shared::tls::incoming(listener, tls, shutdown.clone(), "node");
     tracing::info!(
         %local_addr,
@@ -117,7 +174,7 @@ pub async fn spawn_with_registry(
             .add_service(health_service)
             .add_service(NodeServer::new(api))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
-        let (served, (), (), (), (), (), ()) = tokio::join!(
+        let (served, (), (), (), (), (), (), (), ()) = tokio::join!(
             async {
                 let served = server.await;
                 // The server ended (asked to, or failed): stop the background tasks too.
@@ -130,6 +187,8 @@ pub async fn spawn_with_registry(
             crate::facts::run(index.clone(), stop.clone()),
             crate::verhuizing::run(index.clone(), registry_watch, stop.clone()),
             crate::lifecycle::run(index, stop.clone()),
+            web_task,
+            mail_task,
         );
         db.close().await;
         served.context("node server")?;

@@ -415,6 +415,8 @@ async fn world() -> World {
             rules: Default::default(),
             matching: Default::default(),
             moves: Default::default(),
+            web: None,
+            mail: None,
         };
         nodes.insert(REGIONS[i], (config, client));
     }

@@ -173,6 +173,8 @@ async fn start() -> Federation {
         rules: Default::default(),
         matching: Default::default(),
         moves: Default::default(),
+        web: None,
+        mail: None,
     };
     let clock = ManualClock::new(
         Utc.with_ymd_and_hms(TODAY.0, TODAY.1, TODAY.2, 9, 0, 0)

@@ -16,6 +16,9 @@ use vir_shared::person::{Person, RegistryFile};
 
 pub use vir_federation;
 
+pub mod web;
+pub mod webdriver;
+
 /// A running test federation; its folder is removed when it is dropped.
 pub struct TestFed {
     pub fed: LocalFederation,
@@ -43,6 +46,8 @@ impl TestFed {
         let mut options = Options::new(dir.path().join("data"));
         options.households = 150;
         options.clock = Some(clock.clone());
+        // The web UI (and its Argon2-hashed dev accounts) only where a test asks for it.
+        options.web = false;
         adjust(&mut options);
         let fed = LocalFederation::start(options)
             .await

@@ -176,3 +176,10 @@ pub fn node(f: &NodeFiles<'_>) -> String {
 pub fn address_match(region: &str) -> bool {
     region == "zuid-limburg"
 }
+
+/// `[metrics]`: the local federation serves Prometheus metrics on loopback for every service.
+pub fn metrics_section(listen: SocketAddr) -> String {
+    format!(
+        "\n# Prometheus metrics (plain HTTP, GET /metrics).\n[metrics]\nlisten = \"{listen}\"\n"
+    )
+}

@@ -21,6 +21,7 @@
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod replicas;

@@ -64,6 +64,8 @@ impl Setup {
             operators: vec![test_oin(9)],
             heartbeat_ms: 200,
             clock: ClockConfig::default(),
+            metrics: None,
+            log_format: None,
         };
         Setup {
             _dir: dir,

@@ -357,6 +357,8 @@ async fn world() -> World {
             .collect(),
         rate_limit: Default::default(),
         clock: ClockConfig::default(),
+        metrics: None,
+        log_format: None,
     };
     let pseudonymiser = vir_pseudonymiser::spawn(ps_config, clock.clone())
         .await
@@ -408,6 +410,9 @@ async fn world() -> World {
             clock: ClockConfig::default(),
             rules: Default::default(),
             matching: Default::default(),
+            metrics: None,
+            log_format: None,
+            report_threshold: vir_node::reports::default_threshold(),
         };
         nodes.insert(REGIONS[i], (config, client));
     }

@@ -169,6 +169,9 @@ async fn start() -> Federation {
         clock: ClockConfig::default(),
         rules: Default::default(),
         matching: Default::default(),
+        metrics: None,
+        log_format: None,
+        report_threshold: vir_node::reports::default_threshold(),
     };
     let clock = ManualClock::new(
         Utc.with_ymd_and_hms(TODAY.0, TODAY.1, TODAY.2, 9, 0, 0)

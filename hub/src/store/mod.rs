@@ -25,6 +25,7 @@ mod keys;
 pub mod kinds;
 mod matching;
 pub mod nodes;
+pub mod report;
 mod shapes;
 mod tuning;
 mod upsert;

@@ -65,8 +65,14 @@ pub enum Command {
     /// inzage, deadlines, access log.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Status of your node (counts, outbox, feed, hub link).
-    Status,
+    /// For operators: health, version and key figures of every service of the federation
+    /// (from federation.toml, or --service). With --as or --node: your node's own Status.
+    Status {
+        /// A service to look at instead of federation.toml: KIND=GRPC_URL[,METRICS_URL], KIND
+        /// being hub, pseudonymiser or node:REGION; called with --cert/--key/--ca.
+        #[arg(long = "service")]
+        services: Vec<String>,
+    },
     /// The national hub.
     #[command(subcommand)]
     Hub(HubCommand),

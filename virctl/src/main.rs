@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod nobsn;
 mod rules;
+mod status;
 mod target;
 
 use clap::Parser;

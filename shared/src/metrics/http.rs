@@ -120,3 +120,52 @@ pub fn sample_sum(page: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64
     }
     found
 }
+
+/// The value of `label` on the first sample of metric `name` (e.g. the version in
+/// `vir_build_info`).
+pub fn label_value(page: &str, name: &str, label: &str) -> Option<String> {
+    let prefix = format!("{name}{{");
+    let line = page.lines().find(|l| l.starts_with(&prefix))?;
+    let labels = line.strip_prefix(&prefix)?.split('}').next()?;
+    labels.split(',').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == label).then(|| v.trim_matches('"').to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = "# HELP vir_build_info x\n# TYPE vir_build_info gauge\nvir_build_info{service=\"hub\",version=\"0.1.0\"} 1\nvir_hub_signals{region=\"drenthe\"} 3\nvir_hub_signals{region=\"zuid-limburg\"} 4\nvir_up 1\n";
+
+    #[test]
+    fn reads_samples_and_labels() {
+        assert_eq!(sample_sum(PAGE, "vir_hub_signals", &[]), Some(7.0));
+        assert_eq!(
+            sample_sum(PAGE, "vir_hub_signals", &[("region", "drenthe")]),
+            Some(3.0)
+        );
+        assert_eq!(sample_sum(PAGE, "vir_up", &[]), Some(1.0));
+        assert_eq!(sample_sum(PAGE, "vir_missing", &[]), None);
+        assert_eq!(
+            label_value(PAGE, "vir_build_info", "version").as_deref(),
+            Some("0.1.0")
+        );
+    }
+
+    #[tokio::test]
+    async fn serves_what_it_renders() {
+        let metrics = crate::metrics::ServiceMetrics::new("hub");
+        metrics.gauge("vir_test_gauge", "A test gauge.").set(42);
+        let stop = CancellationToken::new();
+        let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), metrics, stop.clone())
+            .await
+            .unwrap();
+        let page = scrape(&format!("http://{addr}/metrics")).await.unwrap();
+        assert_eq!(sample_sum(&page, "vir_test_gauge", &[]), Some(42.0));
+        assert!(scrape(&format!("http://{addr}/other")).await.is_err());
+        stop.cancel();
+        task.await.unwrap();
+    }
+}

@@ -62,6 +62,13 @@ pub struct HubConfig {
     /// `log_format = "json"` or `"text"` (`VIR_LOG_FORMAT` overrides it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_format: Option<vir_shared::telemetry::LogFormat>,
+    /// `Report` hides cells below this count (003 art. 25; default 5).
+    #[serde(default = "default_report_threshold")]
+    pub report_threshold: u64,
+}
+
+fn default_report_threshold() -> u64 {
+    vir_shared::report::DEFAULT_THRESHOLD
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod replicas;
+pub mod report;
 pub mod server;
 pub mod service;
 pub mod state;

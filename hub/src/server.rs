@@ -45,7 +45,8 @@ pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<Serv
         Directory::from_config(&config),
         Duration::from_millis(config.heartbeat_ms),
         shutdown.clone(),
-    );
+    )
+    .with_report_threshold(config.report_threshold);
     let server = HubServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);

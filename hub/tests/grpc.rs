@@ -66,6 +66,7 @@ impl Setup {
             clock: ClockConfig::default(),
             metrics: None,
             log_format: None,
+            report_threshold: 5,
         };
         Setup {
             _dir: dir,

@@ -66,7 +66,8 @@ pub async fn spawn_with_registry(
     let rekey_state = Arc::new(RekeyState::default());
     let feed_head = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let api = NodeApi::new(index.clone(), &config.partners, hub_connected.clone())
-        .with_rekey_state(rekey_state.clone());
+        .with_rekey_state(rekey_state.clone())
+        .with_report_threshold(config.report_threshold);
     let keys = KeyClient::new(pseudonymiser_channel, config.region.clone());
     let forwarder = Forwarder {
         db: db.clone(),

@@ -15,6 +15,7 @@
 //! - [`health`]: the plaintext gRPC health listener for orchestrators, and its probe.
 //! - [`metrics`]: Prometheus registry per service, RPC latency layer, the `/metrics` listener.
 //! - [`reflection`]: the gRPC reflection service every server carries.
+//! - [`report`]: policy report tables with small-cell suppression (also by difference), CSV, SVG.
 //! - [`telemetry`]: tracing set-up for binaries; [`binary`]: signals, health listener and the
 //!   one-line error exit the service binaries share.
 
@@ -32,6 +33,7 @@ pub mod metrics;
 pub mod person;
 pub mod reflection;
 pub mod regions;
+pub mod report;
 pub mod service;
 pub mod telemetry;
 pub mod tls;

@@ -79,6 +79,35 @@ pub enum Command {
     /// Development tools for the local federation.
     #[command(subcommand)]
     Dev(DevCommand),
+    /// Policy reports (003 art. 25; 004 §15): your region's, as its administrator (--as
+    /// REGION/beheer), or the national counts per region with --hub (operator certificate).
+    /// Small cells are hidden (x), also where totals would reveal them.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The national report of the hub instead of the region's.
+    #[arg(long)]
+    pub hub: bool,
+    /// First day counted, YYYY-MM-DD (default: from the beginning).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day counted, YYYY-MM-DD (default: today).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only this table (its id, e.g. per_organisation).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Print the tables as CSV.
+    #[arg(long, conflicts_with = "svg")]
+    pub csv: bool,
+    /// Print the chart of one table (with --table when the report has several) as SVG.
+    #[arg(long)]
+    pub svg: bool,
+    /// Write every table as ID.csv and ID.svg into this folder.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -103,6 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Report(args) => crate::report::run(&cli.target, args, json).await,
         Command::Hub(HubCommand::Status) => {
             let mut hub = HubClient::new(target::hub_channel(&cli.target)?);
             let s = hub

@@ -8,6 +8,7 @@ mod admin;
 mod cli;
 mod commands;
 mod nobsn;
+mod report;
 mod rules;
 mod status;
 mod target;

@@ -249,6 +249,13 @@ impl Hub for FakeHub {
     ) -> Result<Response<pb::HubStatusResponse>, Status> {
         Ok(Response::new(pb::HubStatusResponse::default()))
     }
+
+    async fn report(
+        &self,
+        _: Request<pb::PolicyReportRequest>,
+    ) -> Result<Response<pb::PolicyReportResponse>, Status> {
+        Err(Status::unimplemented("the fake hub makes no reports"))
+    }
 }
 
 async fn serve_hub(hub: FakeHub, tls: &TlsPaths, shutdown: CancellationToken) -> String {

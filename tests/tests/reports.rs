@@ -225,3 +225,33 @@ proptest! {
         assert_safe(&published);
     }
 }
+
+/// Control: the checker does find a cell that only primary suppression would leave exposed.
+#[test]
+fn the_checker_finds_a_cell_recoverable_from_its_total() {
+    let value = |v| pb::ReportCell {
+        cell: Some(pb::report_cell::Cell::Value(v)),
+    };
+    let suppressed = pb::ReportCell {
+        cell: Some(pb::report_cell::Cell::Suppressed(true)),
+    };
+    let exposed = pb::ReportTable {
+        id: "control".into(),
+        rows: vec![
+            pb::ReportRow {
+                label: "A".into(),
+                cells: vec![suppressed],
+            },
+            pb::ReportRow {
+                label: "B".into(),
+                cells: vec![value(12)],
+            },
+        ],
+        totals: Some(pb::ReportRow {
+            label: "Totaal".into(),
+            cells: vec![value(15)],
+        }),
+        ..Default::default()
+    };
+    assert_eq!(disclosed_cells(&grid_of(&exposed), false), vec![(0, 0)]);
+}

@@ -87,6 +87,15 @@ impl Hub for NullHub {
             "the transport ceiling keeps no counts",
         ))
     }
+
+    async fn report(
+        &self,
+        _request: Request<pb::PolicyReportRequest>,
+    ) -> Result<Response<pb::PolicyReportResponse>, Status> {
+        Err(Status::unimplemented(
+            "the transport ceiling keeps no counts",
+        ))
+    }
 }
 
 /// A running transport ceiling: its handle and the count of operations it acknowledged.

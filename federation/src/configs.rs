@@ -202,3 +202,10 @@ pub fn node_web(
     }
     s
 }
+
+/// `[metrics]`: the local federation serves Prometheus metrics on loopback for every service.
+pub fn metrics_section(listen: SocketAddr) -> String {
+    format!(
+        "\n# Prometheus metrics (plain HTTP, GET /metrics).\n[metrics]\nlisten = \"{listen}\"\n"
+    )
+}

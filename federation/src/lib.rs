@@ -200,10 +200,12 @@ impl LocalFederation {
                 hub: localfed::Endpoint {
                     url: String::new(),
                     server_name: localhost.into(),
+                    metrics: None,
                 },
                 pseudonymiser: localfed::Endpoint {
                     url: String::new(),
                     server_name: localhost.into(),
+                    metrics: None,
                 },
                 operator: operator_tls,
                 nodes: Vec::new(),
@@ -229,10 +231,11 @@ impl LocalFederation {
             seed_file: &seed_file,
             clock_file: &clock_file,
             regions: &regions,
-        });
+        }) + &configs::metrics_section(loopback(options.base_port, 50));
         std::fs::write(config_dir.join("pseudonymiser.toml"), pseudo_toml)?;
         let pseudonymiser = fed.spawn_pseudonymiser(None).await?;
         fed.file.pseudonymiser.url = pseudonymiser.url();
+        fed.file.pseudonymiser.metrics = pseudonymiser.metrics_addr.map(localfed::metrics_url);
         fed.pseudonymiser = Some(pseudonymiser);
 
         let hub_storage = options
@@ -246,10 +249,11 @@ impl LocalFederation {
             operator_oin: operator_oin.as_str(),
             clock_file: &clock_file,
             regions: &regions,
-        });
+        }) + &configs::metrics_section(loopback(options.base_port, 51));
         std::fs::write(config_dir.join("hub.toml"), hub_toml)?;
         let hub = fed.spawn_hub(None).await?;
         fed.file.hub.url = hub.url();
+        fed.file.hub.metrics = hub.metrics_addr.map(localfed::metrics_url);
         fed.hub = Some(hub);
 
         for (i, r) in regions.iter().enumerate() {
@@ -283,7 +287,9 @@ impl LocalFederation {
             } else {
                 None
             };
-            let toml = toml + &configs::node_web(web_listen, options.smtp_port, r);
+            let toml = toml
+                + &configs::metrics_section(loopback(options.base_port, 151 + i as u16))
+                + &configs::node_web(web_listen, options.smtp_port, r);
             std::fs::write(fed.node_config_path(r.code), toml)?;
             if let Some(listen) = web_listen {
                 let accounts: Vec<DevAccount> =
@@ -320,6 +326,7 @@ impl LocalFederation {
                 region: r.code.to_owned(),
                 url: handle.url(),
                 server_name: localhost.into(),
+                metrics: handle.metrics_addr.map(localfed::metrics_url),
             });
             fed.nodes.insert(r.code.to_owned(), handle);
         }
@@ -367,6 +374,8 @@ impl LocalFederation {
                 Err(e) => return Err(e),
             }
         };
+        // A restarted service's metrics listener may get another port (port 0 in the config).
+        self.file.pseudonymiser.metrics = handle.metrics_addr.map(localfed::metrics_url);
         self.pseudonymiser = Some(handle);
         Ok(())
     }
@@ -431,7 +440,9 @@ impl LocalFederation {
     /// Starts a stopped hub again on its old port and data.
     pub async fn start_hub(&mut self) -> anyhow::Result<()> {
         let listen = self.stopped.remove("hub").context("hub was not stopped")?;
-        self.hub = Some(self.spawn_hub(Some(listen)).await?);
+        let hub = self.spawn_hub(Some(listen)).await?;
+        self.file.hub.metrics = hub.metrics_addr.map(localfed::metrics_url);
+        self.hub = Some(hub);
         Ok(())
     }
 
@@ -458,6 +469,9 @@ impl LocalFederation {
             .remove(&format!("node-{region}"))
             .with_context(|| format!("node {region} was not stopped"))?;
         let handle = self.spawn_node(region, Some(listen)).await?;
+        if let Some(entry) = self.file.nodes.iter_mut().find(|n| n.region == region) {
+            entry.metrics = handle.metrics_addr.map(localfed::metrics_url);
+        }
         self.nodes.insert(region.to_owned(), handle);
         Ok(())
     }

@@ -74,6 +74,24 @@ fn print_welcome(fed: &LocalFederation) -> anyhow::Result<()> {
         println!("  node {:<14} {}", n.region, n.url);
     }
     println!();
+    println!("Prometheus metrics (virctl --data … status summarises them):");
+    let metrics = [
+        ("pseudonymiser".to_owned(), &fed.file.pseudonymiser.metrics),
+        ("hub".to_owned(), &fed.file.hub.metrics),
+    ]
+    .into_iter()
+    .chain(
+        fed.file
+            .nodes
+            .iter()
+            .map(|n| (format!("node {}", n.region), &n.metrics)),
+    );
+    for (name, url) in metrics {
+        if let Some(url) = url {
+            println!("  {name:<19} {url}");
+        }
+    }
+    println!();
     println!("Organisations (virctl --as ID):");
     for o in &fed.file.organisations {
         println!(

@@ -56,6 +56,19 @@ pub struct HubConfig {
     pub heartbeat_ms: u64,
     #[serde(default)]
     pub clock: ClockConfig,
+    /// `[metrics] listen = "127.0.0.1:9101"`: serve Prometheus `/metrics` there (plain HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<vir_shared::metrics::MetricsConfig>,
+    /// `log_format = "json"` or `"text"` (`VIR_LOG_FORMAT` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<vir_shared::telemetry::LogFormat>,
+    /// `Report` hides cells below this count (003 art. 25; default 5).
+    #[serde(default = "default_report_threshold")]
+    pub report_threshold: u64,
+}
+
+fn default_report_threshold() -> u64 {
+    vir_shared::report::DEFAULT_THRESHOLD
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

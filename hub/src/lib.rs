@@ -21,9 +21,11 @@
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod replicas;
+pub mod report;
 pub mod server;
 pub mod service;
 pub mod state;

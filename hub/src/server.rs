@@ -45,12 +45,19 @@ pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<Serv
         Directory::from_config(&config),
         Duration::from_millis(config.heartbeat_ms),
         shutdown.clone(),
-    );
+    )
+    .with_report_threshold(config.report_threshold);
     let server = HubServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<HubServer<HubService>>().await;
+    let reflection = vir_shared::reflection::service().context("gRPC reflection")?;
+    let regions = config.nodes.iter().map(|n| n.region.to_string()).collect();
+    let metrics = crate::metrics::hub_metrics(state.clone(), regions);
+    let metrics_addr =
+        vir_shared::metrics::start_listener(config.metrics.as_ref(), &metrics, shutdown.clone())
+            .await?;
     tracing::info!(
         %local_addr,
         nodes = config.nodes.len(),
@@ -64,7 +71,9 @@ pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<Serv
         let served = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE))
             .http2_keepalive_timeout(Some(KEEPALIVE))
+            .layer(metrics.rpc_layer())
             .add_service(health_service)
+            .add_service(reflection)
             .add_service(server)
             .serve_with_incoming_shutdown(incoming, signal)
             .await;
@@ -72,5 +81,5 @@ pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<Serv
         tracing::info!(%local_addr, "hub stopped");
         served.context("hub server")
     });
-    Ok(ServiceHandle::new(local_addr, shutdown, task))
+    Ok(ServiceHandle::new(local_addr, shutdown, task).with_metrics_addr(metrics_addr))
 }

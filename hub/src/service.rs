@@ -21,6 +21,7 @@ pub struct HubService {
     directory: Directory,
     heartbeat: Duration,
     shutdown: CancellationToken,
+    report_threshold: u64,
 }
 
 impl HubService {
@@ -35,7 +36,15 @@ impl HubService {
             directory,
             heartbeat,
             shutdown,
+            report_threshold: vir_shared::report::DEFAULT_THRESHOLD,
         }
+    }
+
+    /// `Report` hides cells below this count.
+    #[must_use]
+    pub fn with_report_threshold(mut self, threshold: u64) -> HubService {
+        self.report_threshold = threshold;
+        self
     }
 
     /// Identifies a node call and records the chain it presented (relayed to matched nodes).
@@ -140,5 +149,20 @@ impl Hub for HubService {
         }
         let status = self.state.status().await.map_err(to_status)?;
         Ok(Response::new(status))
+    }
+
+    async fn report(
+        &self,
+        request: Request<pb::PolicyReportRequest>,
+    ) -> Result<Response<pb::PolicyReportResponse>, Status> {
+        // Nodes and operators alike: suppressed counts per region only.
+        self.directory.caller(&request, "Report")?;
+        let period =
+            vir_shared::report::wire::Period::from_request(request.get_ref(), self.state.today())
+                .map_err(Status::invalid_argument)?;
+        let report = crate::report::report(&self.state, period, self.report_threshold)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(report))
     }
 }

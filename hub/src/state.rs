@@ -52,6 +52,11 @@ impl HubState {
         })
     }
 
+    /// Today by the hub's clock (report periods end today by default).
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.clock.today()
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

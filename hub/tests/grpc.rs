@@ -64,6 +64,9 @@ impl Setup {
             operators: vec![test_oin(9)],
             heartbeat_ms: 200,
             clock: ClockConfig::default(),
+            metrics: None,
+            log_format: None,
+            report_threshold: 5,
         };
         Setup {
             _dir: dir,

@@ -29,6 +29,7 @@ pub struct NodeApi {
     partners: Arc<HashMap<Oin, Partner>>,
     hub_connected: Arc<AtomicBool>,
     rekey: Arc<crate::rekey::RekeyState>,
+    report_threshold: u64,
 }
 
 impl NodeApi {
@@ -42,6 +43,7 @@ impl NodeApi {
             partners: Arc::new(partners),
             hub_connected,
             rekey: Arc::default(),
+            report_threshold: crate::reports::default_threshold(),
         }
     }
 
@@ -62,6 +64,24 @@ impl NodeApi {
     pub fn with_rekey_state(mut self, rekey: Arc<crate::rekey::RekeyState>) -> Self {
         self.rekey = rekey;
         self
+    }
+
+    /// Policy reports hide cells below this count (`report_threshold` in the configuration).
+    #[must_use]
+    pub fn with_report_threshold(mut self, threshold: u64) -> Self {
+        self.report_threshold = threshold;
+        self
+    }
+
+    pub(crate) fn report_threshold(&self) -> u64 {
+        self.report_threshold
+    }
+
+    /// The configured partners, in OIN order.
+    pub(crate) fn partner_list(&self) -> Vec<Partner> {
+        let mut list: Vec<Partner> = self.partners.values().cloned().collect();
+        list.sort_by(|a, b| a.oin.as_str().cmp(b.oin.as_str()));
+        list
     }
 
     /// The configured partner behind the request's client certificate.
@@ -551,5 +571,12 @@ impl pb::node_server::Node for NodeApi {
         request: Request<pb::AdminAcceptHandoverRequest>,
     ) -> Result<Response<pb::MoveIn>, Status> {
         crate::verhuizing_api::admin_accept_handover(self, request).await
+    }
+
+    async fn admin_policy_report(
+        &self,
+        request: Request<pb::PolicyReportRequest>,
+    ) -> Result<Response<pb::PolicyReportResponse>, Status> {
+        crate::reports::rpc::admin_policy_report(self, request).await
     }
 }

@@ -110,6 +110,15 @@ pub struct NodeConfig {
     /// Mail notifications (issue 7); absent = nothing is mailed (the outbox still fills).
     #[serde(default)]
     pub mail: Option<crate::mail::MailConfig>,
+    /// `[metrics] listen = "127.0.0.1:9101"`: serve Prometheus `/metrics` there (plain HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<vir_shared::metrics::MetricsConfig>,
+    /// `log_format = "json"` or `"text"` (`VIR_LOG_FORMAT` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<vir_shared::telemetry::LogFormat>,
+    /// Policy reports: cells below this count are suppressed (003 art. 25; default 5).
+    #[serde(default = "crate::reports::default_threshold")]
+    pub report_threshold: u64,
 }
 
 /// Verhuizing (issue 5; 002 art. 3.5, 15; 003 art. 14).

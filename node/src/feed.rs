@@ -37,6 +37,8 @@ pub struct FeedFollower {
     pub ca: PathBuf,
     pub hpke_private_key: [u8; 32],
     pub connected: Arc<AtomicBool>,
+    /// The highest feed sequence number the hub announced (heartbeat or item), for metrics.
+    pub head_seq: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,11 +99,15 @@ impl FeedFollower {
             match event.event {
                 Some(pb::feed_event::Event::Item(item)) => {
                     let seq = item.seq;
+                    self.head_seq.fetch_max(seq, Ordering::Relaxed);
                     if self.apply(item).await? {
                         self.ack(seq).await;
                     }
                 }
-                Some(pb::feed_event::Event::Heartbeat(_)) | None => {}
+                Some(pb::feed_event::Event::Heartbeat(beat)) => {
+                    self.head_seq.fetch_max(beat.head_seq, Ordering::Relaxed);
+                }
+                None => {}
             }
         }
         Err(FeedError::Ended)

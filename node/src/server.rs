@@ -65,8 +65,10 @@ pub async fn spawn_with_registry(
         .with_moves(config.moves.clone());
     let hub_connected = Arc::new(AtomicBool::new(false));
     let rekey_state = Arc::new(RekeyState::default());
+    let feed_head = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let api = NodeApi::new(index.clone(), &config.partners, hub_connected.clone())
-        .with_rekey_state(rekey_state.clone());
+        .with_rekey_state(rekey_state.clone())
+        .with_report_threshold(config.report_threshold);
     let keys = KeyClient::new(pseudonymiser_channel, config.region.clone());
     let forwarder = Forwarder {
         db: db.clone(),
@@ -95,7 +97,8 @@ pub async fn spawn_with_registry(
         hub: HubClient::new(hub_channel),
         ca: config.tls.ca.clone(),
         hpke_private_key,
-        connected: hub_connected,
+        connected: hub_connected.clone(),
+        head_seq: feed_head.clone(),
     };
 
     let registry_watch = Duration::from_millis(config.registry.watch_ms);
@@ -169,9 +172,22 @@ pub async fn spawn_with_registry(
     // One task runs everything, so `ServiceHandle::kill` stops all of it at once.
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<NodeServer<NodeApi>>().await;
+    let reflection = vir_shared::reflection::service().context("gRPC reflection")?;
+    let metrics = crate::metrics::node_metrics(
+        db.clone(),
+        crate::metrics::Live {
+            hub_connected,
+            feed_head,
+        },
+    );
+    let metrics_addr =
+        vir_shared::metrics::start_listener(config.metrics.as_ref(), &metrics, shutdown.clone())
+            .await?;
     let task = tokio::spawn(async move {
         let server = Server::builder()
+            .layer(metrics.rpc_layer())
             .add_service(health_service)
+            .add_service(reflection)
             .add_service(NodeServer::new(api))
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
         let (served, (), (), (), (), (), (), (), ()) = tokio::join!(
@@ -195,7 +211,7 @@ pub async fn spawn_with_registry(
         tracing::info!("node stopped");
         Ok(())
     });
-    Ok(ServiceHandle::new(local_addr, shutdown, task))
+    Ok(ServiceHandle::new(local_addr, shutdown, task).with_metrics_addr(metrics_addr))
 }
 
 /// Envelopes are sealed to the key in this node's certificate; a private key file that does

@@ -254,6 +254,13 @@ impl Hub for FakeHub {
     ) -> Result<Response<pb::HubStatusResponse>, Status> {
         Ok(Response::new(pb::HubStatusResponse::default()))
     }
+
+    async fn report(
+        &self,
+        _: Request<pb::PolicyReportRequest>,
+    ) -> Result<Response<pb::PolicyReportResponse>, Status> {
+        Err(Status::unimplemented("the fake hub makes no reports"))
+    }
 }
 
 async fn serve_hub(hub: FakeHub, tls: &TlsPaths, shutdown: CancellationToken) -> String {
@@ -362,6 +369,8 @@ async fn world() -> World {
             .collect(),
         rate_limit: Default::default(),
         clock: ClockConfig::default(),
+        metrics: None,
+        log_format: None,
     };
     let pseudonymiser = vir_pseudonymiser::spawn(ps_config, clock.clone())
         .await
@@ -417,6 +426,9 @@ async fn world() -> World {
             moves: Default::default(),
             web: None,
             mail: None,
+            metrics: None,
+            log_format: None,
+            report_threshold: vir_node::reports::default_threshold(),
         };
         nodes.insert(REGIONS[i], (config, client));
     }

@@ -175,6 +175,9 @@ async fn start() -> Federation {
         moves: Default::default(),
         web: None,
         mail: None,
+        metrics: None,
+        log_format: None,
+        report_threshold: vir_node::reports::default_threshold(),
     };
     let clock = ManualClock::new(
         Utc.with_ymd_and_hms(TODAY.0, TODAY.1, TODAY.2, 9, 0, 0)

@@ -8,3 +8,8 @@ pub mod v1 {
 }
 
 pub use v1::*;
+
+/// The encoded `FileDescriptorSet` of `vir.proto`, for gRPC reflection and for knowing the
+/// fixed set of method paths (metrics labels come only from it).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/vir_descriptor.bin"));

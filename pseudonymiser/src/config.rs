@@ -56,6 +56,12 @@ pub struct Config {
     pub rate_limit: RateLimit,
     #[serde(default)]
     pub clock: ClockConfig,
+    /// `[metrics] listen = "127.0.0.1:9101"`: serve Prometheus `/metrics` there (plain HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<vir_shared::metrics::MetricsConfig>,
+    /// `log_format = "json"` or `"text"` (`VIR_LOG_FORMAT` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<vir_shared::telemetry::LogFormat>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -21,6 +21,7 @@ pub(crate) mod blinding;
 pub mod client;
 pub mod config;
 pub mod identity;
+pub mod metrics;
 pub mod oprf;
 pub mod ratelimit;
 pub mod seed;

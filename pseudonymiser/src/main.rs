@@ -64,8 +64,11 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             json_logs,
             health_listen,
         } => {
-            vir_shared::telemetry::init(json_logs);
             let config = Config::load(&config)?;
+            vir_shared::telemetry::init_format(vir_shared::telemetry::LogFormat::select(
+                json_logs,
+                config.log_format,
+            ));
             let clock = config.clock.build(config.is_production())?;
             let handle = vir_pseudonymiser::spawn(config, clock).await?;
             vir_shared::binary::serve(handle, health_listen).await

@@ -89,9 +89,19 @@ pub async fn spawn_with_metrics(config: Config, clock: SharedClock) -> anyhow::R
     health
         .set_serving::<PseudonymiserServer<PseudonymiserService>>()
         .await;
+    let reflection = vir_shared::reflection::service().context("gRPC reflection")?;
+    let service_metrics = crate::metrics::pseudonymiser_metrics(Arc::clone(&metrics));
+    let metrics_addr = vir_shared::metrics::start_listener(
+        config.metrics.as_ref(),
+        &service_metrics,
+        shutdown.clone(),
+    )
+    .await?;
     let task = tokio::spawn(async move {
         Server::builder()
+            .layer(service_metrics.rpc_layer())
             .add_service(health_service)
+            .add_service(reflection)
             .add_service(grpc)
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
             .await
@@ -100,7 +110,7 @@ pub async fn spawn_with_metrics(config: Config, clock: SharedClock) -> anyhow::R
         Ok(())
     });
     Ok(Running {
-        handle: ServiceHandle::new(local_addr, shutdown, task),
+        handle: ServiceHandle::new(local_addr, shutdown, task).with_metrics_addr(metrics_addr),
         metrics,
     })
 }

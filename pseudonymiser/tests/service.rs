@@ -89,6 +89,8 @@ impl Setup {
             ],
             rate_limit,
             clock: ClockConfig::default(),
+            metrics: None,
+            log_format: None,
         };
         let running = vir_pseudonymiser::spawn_with_metrics(config.clone(), Arc::new(SystemClock))
             .await

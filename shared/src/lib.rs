@@ -13,6 +13,9 @@
 //! - [`localfed`]: the address book of the local development federation (for `virctl`).
 //! - [`service`]: a handle to a running server task (address, shutdown).
 //! - [`health`]: the plaintext gRPC health listener for orchestrators, and its probe.
+//! - [`metrics`]: Prometheus registry per service, RPC latency layer, the `/metrics` listener.
+//! - [`reflection`]: the gRPC reflection service every server carries.
+//! - [`report`]: policy report tables with small-cell suppression (also by difference), CSV, SVG.
 //! - [`telemetry`]: tracing set-up for binaries; [`binary`]: signals, health listener and the
 //!   one-line error exit the service binaries share.
 
@@ -27,8 +30,11 @@ pub mod health;
 pub mod ids;
 pub mod keys;
 pub mod localfed;
+pub mod metrics;
 pub mod person;
+pub mod reflection;
 pub mod regions;
+pub mod report;
 pub mod service;
 pub mod telemetry;
 pub mod tls;

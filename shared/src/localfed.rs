@@ -26,6 +26,9 @@ pub struct FederationFile {
 pub struct Endpoint {
     pub url: String,
     pub server_name: String,
+    /// `http://HOST:PORT/metrics` when the service serves Prometheus metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,6 +37,9 @@ pub struct NodeEntry {
     pub region: String,
     pub url: String,
     pub server_name: String,
+    /// `http://HOST:PORT/metrics` when the service serves Prometheus metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,4 +91,17 @@ impl FederationFile {
             .find(|n| n.region == region)
             .ok_or_else(|| anyhow::anyhow!("no node for region {region:?} in the federation"))
     }
+}
+
+/// The `/metrics` URL of a listener address.
+pub fn metrics_url(addr: std::net::SocketAddr) -> String {
+    format!("http://{addr}/metrics")
+}
+
+/// The listener address in a `/metrics` URL written by [`metrics_url`].
+pub fn metrics_addr(url: &str) -> Option<std::net::SocketAddr> {
+    url.strip_prefix("http://")?
+        .strip_suffix("/metrics")?
+        .parse()
+        .ok()
 }

@@ -9,6 +9,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 pub struct ServiceHandle {
     pub local_addr: SocketAddr,
+    /// Where `/metrics` is served, when the configuration has `[metrics]`.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -21,9 +23,16 @@ impl ServiceHandle {
     ) -> Self {
         ServiceHandle {
             local_addr,
+            metrics_addr: None,
             shutdown,
             task,
         }
+    }
+
+    /// Records where the service's `/metrics` listener is bound.
+    pub fn with_metrics_addr(mut self, addr: Option<SocketAddr>) -> Self {
+        self.metrics_addr = addr;
+        self
     }
 
     /// `https://127.0.0.1:PORT`, for clients.

@@ -16,6 +16,7 @@ use vir_shared::person::{Person, RegistryFile};
 
 pub use vir_federation;
 
+pub mod disclosure;
 pub mod web;
 pub mod webdriver;
 

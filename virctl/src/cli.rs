@@ -65,14 +65,49 @@ pub enum Command {
     /// inzage, deadlines, access log.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Status of your node (counts, outbox, feed, hub link).
-    Status,
+    /// For operators: health, version and key figures of every service of the federation
+    /// (from federation.toml, or --service). With --as or --node: your node's own Status.
+    Status {
+        /// A service to look at instead of federation.toml: KIND=GRPC_URL[,METRICS_URL], KIND
+        /// being hub, pseudonymiser or node:REGION; called with --cert/--key/--ca.
+        #[arg(long = "service")]
+        services: Vec<String>,
+    },
     /// The national hub.
     #[command(subcommand)]
     Hub(HubCommand),
     /// Development tools for the local federation.
     #[command(subcommand)]
     Dev(DevCommand),
+    /// Policy reports (003 art. 25; 004 §15): your region's, as its administrator (--as
+    /// REGION/beheer), or the national counts per region with --hub (operator certificate).
+    /// Small cells are hidden (x), also where totals would reveal them.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The national report of the hub instead of the region's.
+    #[arg(long)]
+    pub hub: bool,
+    /// First day counted, YYYY-MM-DD (default: from the beginning).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day counted, YYYY-MM-DD (default: today).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only this table (its id, e.g. per_organisation).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Print the tables as CSV.
+    #[arg(long, conflicts_with = "svg")]
+    pub csv: bool,
+    /// Print the chart of one table (with --table when the report has several) as SVG.
+    #[arg(long)]
+    pub svg: bool,
+    /// Write every table as ID.csv and ID.svg into this folder.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -71,7 +71,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Status => {
+        Command::Status { services }
+            if cli.target.as_org.is_none() && cli.target.node.is_none() =>
+        {
+            crate::status::run(&cli.target, &services, json).await
+        }
+        Command::Status { .. } => {
             let mut node = NodeClient::new(target::node_channel(&cli.target)?);
             let s = node
                 .status(pb::NodeStatusRequest {})
@@ -98,6 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Report(args) => crate::report::run(&cli.target, args, json).await,
         Command::Hub(HubCommand::Status) => {
             let mut hub = HubClient::new(target::hub_channel(&cli.target)?);
             let s = hub

@@ -8,7 +8,9 @@ mod admin;
 mod cli;
 mod commands;
 mod nobsn;
+mod report;
 mod rules;
+mod status;
 mod target;
 mod verhuizing;
 

@@ -28,6 +28,7 @@ pub mod kinds;
 mod matching;
 mod moves;
 pub mod nodes;
+pub mod report;
 mod shapes;
 mod tuning;
 mod upsert;

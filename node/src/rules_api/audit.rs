@@ -27,7 +27,7 @@ impl NodeApi {
     }
 
     /// The caller, who must be the regional administrator (functioneel beheerder).
-    pub(super) async fn admin<T>(
+    pub(crate) async fn admin<T>(
         &self,
         request: &Request<T>,
         rpc: &'static str,

@@ -181,17 +181,10 @@ impl RegionalIndex {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let to = &person.municipality;
-        let from_code = from.parse::<MunicipalityCode>().ok();
-        let lived_here = from_code.as_ref().is_some_and(|m| self.rules.serves(m));
-        let kind = if from == to.as_str() {
-            WITHIN_MUNICIPALITY
-        } else if self.rules.serves(to) && lived_here {
-            WITHIN_REGION
-        } else if self.rules.serves(to) {
-            INTO_REGION
-        } else {
-            OUT_OF_REGION
-        };
+        let lived_here = from
+            .parse::<MunicipalityCode>()
+            .is_ok_and(|m| self.rules.serves(&m));
+        let kind = move_kind(from, to.as_str(), lived_here, self.rules.serves(to));
         let detail = match kind {
             WITHIN_MUNICIPALITY => WITHIN_MUNICIPALITY.to_owned(),
             _ => format!("{kind}:{to}"),
@@ -302,6 +295,20 @@ impl RegionalIndex {
     }
 }
 
+/// The kind of a move seen from this region: `lived_here` and `serves_new` say whether the old
+/// and the new municipality are this region's.
+pub fn move_kind(from: &str, to: &str, lived_here: bool, serves_new: bool) -> &'static str {
+    if from == to {
+        WITHIN_MUNICIPALITY
+    } else if serves_new && lived_here {
+        WITHIN_REGION
+    } else if serves_new {
+        INTO_REGION
+    } else {
+        OUT_OF_REGION
+    }
+}
+
 /// The youth's recorded municipality of residence; `None` for a youth the node does not hold.
 async fn recorded_municipality(
     conn: &mut AnyConnection,
@@ -350,5 +357,20 @@ pub async fn run(index: RegionalIndex, every: Duration, shutdown: CancellationTo
                 tracing::warn!(error = %e, events = pending.len(), "applying registry events failed; will retry");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_of_move_from_the_region_s_point_of_view() {
+        assert_eq!(move_kind("0106", "0106", true, true), WITHIN_MUNICIPALITY);
+        assert_eq!(move_kind("0106", "0114", true, true), WITHIN_REGION);
+        // Only OUT_OF_REGION of a youth who lived here goes to the hub (`record_move`).
+        assert_eq!(move_kind("0106", "0935", true, false), OUT_OF_REGION);
+        assert_eq!(move_kind("0935", "0106", false, true), INTO_REGION);
+        assert_eq!(move_kind("0935", "0917", false, false), OUT_OF_REGION);
     }
 }

@@ -205,16 +205,23 @@ impl Ingest<'_> {
         }
         let mut match_ids: HashSet<String> = HashSet::new();
         let mut move_ids: HashSet<String> = HashSet::new();
+        // The feeds that can name what is erased: the sender's, and those of the regions it
+        // matched with or handed a move to.
+        let mut regions: HashSet<String> = HashSet::from([self.region.to_string()]);
         for r in refs {
-            let ids: Vec<String> = sqlx::query_scalar(
-                "SELECT match_id FROM matches WHERE (region_a = $1 AND ref_a = $2) \
-                 OR (region_b = $1 AND ref_b = $2)",
+            let rows: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT match_id, region_a, region_b FROM matches \
+                 WHERE (region_a = $1 AND ref_a = $2) OR (region_b = $1 AND ref_b = $2)",
             )
             .bind(self.region.as_str())
             .bind(r.as_str())
             .fetch_all(&mut *self.conn)
             .await?;
-            match_ids.extend(ids);
+            for (id, a, b) in rows {
+                match_ids.insert(id);
+                regions.insert(a);
+                regions.insert(b);
+            }
             for sql in [
                 "DELETE FROM matches WHERE (region_a = $1 AND ref_a = $2) \
                  OR (region_b = $1 AND ref_b = $2)",
@@ -231,14 +238,18 @@ impl Ingest<'_> {
         keys.sort();
         keys.dedup();
         for key in &keys {
-            let rows: Vec<(String, i64)> =
-                sqlx::query_as("SELECT move_id, created_ms FROM moves WHERE person_key = $1")
-                    .bind(key.clone())
-                    .fetch_all(&mut *self.conn)
-                    .await?;
-            for (id, created) in rows {
+            let rows: Vec<(String, i64, String, Option<String>)> = sqlx::query_as(
+                "SELECT move_id, created_ms, from_region, to_region FROM moves \
+                 WHERE person_key = $1",
+            )
+            .bind(key.clone())
+            .fetch_all(&mut *self.conn)
+            .await?;
+            for (id, created, from, to) in rows {
                 since_ms = since_ms.min(created);
                 move_ids.insert(id);
+                regions.insert(from);
+                regions.extend(to);
             }
             sqlx::query("DELETE FROM moves WHERE person_key = $1")
                 .bind(key.clone())
@@ -252,11 +263,12 @@ impl Ingest<'_> {
             match_ids,
             move_ids,
         };
-        let emptied = if since_ms == i64::MAX {
-            0
-        } else {
-            self.empty_feed_items(&erased, since_ms).await?
-        };
+        let mut emptied = 0;
+        if since_ms != i64::MAX {
+            for region in &regions {
+                emptied += self.empty_feed_items(&erased, region, since_ms).await?;
+            }
+        }
         for bodies in self.pending.values_mut() {
             bodies.retain(|body| !erased.names(body));
         }
@@ -268,20 +280,24 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    /// Empties the feed items since `since_ms` that name what was erased; returns how many.
+    /// Empties the items of `region`'s feed since `since_ms` that name what was erased;
+    /// returns how many.
     async fn empty_feed_items(
         &mut self,
         erased: &Erased,
+        region: &str,
         since_ms: i64,
     ) -> Result<u64, StoreError> {
-        let rows: Vec<(String, i64, Vec<u8>)> =
-            sqlx::query_as("SELECT region, seq, body FROM feed WHERE created_ms >= $1")
-                .bind(since_ms)
-                .fetch_all(&mut *self.conn)
-                .await?;
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, body FROM feed WHERE region = $1 AND created_ms >= $2 ORDER BY seq",
+        )
+        .bind(region)
+        .bind(since_ms)
+        .fetch_all(&mut *self.conn)
+        .await?;
         let empty = pb::FeedItem::default().encode_to_vec();
         let mut count = 0;
-        for (region, seq, body) in rows {
+        for (seq, body) in rows {
             let Ok(item) = pb::FeedItem::decode(body.as_slice()) else {
                 continue;
             };
@@ -292,7 +308,7 @@ impl Ingest<'_> {
                 sqlx::query(
                     "UPDATE feed SET body = $3, chain_digest = NULL WHERE region = $1 AND seq = $2",
                 )
-                .bind(&region)
+                .bind(region)
                 .bind(seq)
                 .bind(empty.clone())
                 .execute(&mut *self.conn)

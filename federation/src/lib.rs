@@ -344,8 +344,21 @@ impl LocalFederation {
 
     /// Starts a stopped hub again on its old port and data.
     pub async fn start_hub(&mut self) -> anyhow::Result<()> {
-        let listen = self.stopped.remove("hub").context("hub was not stopped")?;
-        self.hub = Some(self.spawn_hub(Some(listen)).await?);
+        let listen = *self.stopped.get("hub").context("hub was not stopped")?;
+        // A killed hub's listener may close a moment later: retry the port.
+        let mut attempts = 0;
+        let handle = loop {
+            match self.spawn_hub(Some(listen)).await {
+                Ok(handle) => break handle,
+                Err(e) if attempts < 50 && address_in_use(&e) => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.stopped.remove("hub");
+        self.hub = Some(handle);
         Ok(())
     }
 
@@ -367,11 +380,23 @@ impl LocalFederation {
 
     /// Starts a stopped node again on its old port and data.
     pub async fn start_node(&mut self, region: &str) -> anyhow::Result<()> {
-        let listen = self
+        let key = format!("node-{region}");
+        let listen = *self
             .stopped
-            .remove(&format!("node-{region}"))
+            .get(&key)
             .with_context(|| format!("node {region} was not stopped"))?;
-        let handle = self.spawn_node(region, Some(listen)).await?;
+        let mut attempts = 0;
+        let handle = loop {
+            match self.spawn_node(region, Some(listen)).await {
+                Ok(handle) => break handle,
+                Err(e) if attempts < 50 && address_in_use(&e) => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.stopped.remove(&key);
         self.nodes.insert(region.to_owned(), handle);
         Ok(())
     }

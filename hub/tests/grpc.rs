@@ -64,6 +64,9 @@ impl Setup {
             operators: vec![test_oin(9)],
             heartbeat_ms: 200,
             clock: ClockConfig::default(),
+            limits: Default::default(),
+            feed_retention_days: 30,
+            feed_prune_interval_ms: 60_000,
         };
         Setup {
             _dir: dir,

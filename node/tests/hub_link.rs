@@ -408,6 +408,8 @@ async fn world() -> World {
             clock: ClockConfig::default(),
             rules: Default::default(),
             matching: Default::default(),
+            limits: Default::default(),
+            links: Default::default(),
         };
         nodes.insert(REGIONS[i], (config, client));
     }

@@ -169,6 +169,8 @@ async fn start() -> Federation {
         clock: ClockConfig::default(),
         rules: Default::default(),
         matching: Default::default(),
+        limits: Default::default(),
+        links: Default::default(),
     };
     let clock = ManualClock::new(
         Utc.with_ymd_and_hms(TODAY.0, TODAY.1, TODAY.2, 9, 0, 0)

@@ -56,6 +56,9 @@ pub struct Config {
     pub rate_limit: RateLimit,
     #[serde(default)]
     pub clock: ClockConfig,
+    /// Transport limits of the gRPC server (`vir_shared::limits`).
+    #[serde(default)]
+    pub limits: vir_shared::limits::ServerLimits,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -201,6 +204,9 @@ impl Config {
 
     /// Checks what the types cannot. `spawn` calls this too, for configurations built in code.
     pub fn validate(&self) -> Result<(), Invalid> {
+        if let Err(e) = self.limits.validate() {
+            return Err(invalid("limits", e.to_string()));
+        }
         if self.current_version == 0 {
             return Err(invalid(
                 "current_version",

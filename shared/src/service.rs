@@ -11,6 +11,8 @@ pub struct ServiceHandle {
     pub local_addr: SocketAddr,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
+    /// Severs every open connection on [`Self::kill`] (see `tls::incoming_with_kill_switch`).
+    kill_switch: Option<CancellationToken>,
 }
 
 impl ServiceHandle {
@@ -23,7 +25,15 @@ impl ServiceHandle {
             local_addr,
             shutdown,
             task,
+            kill_switch: None,
         }
+    }
+
+    /// A token [`Self::kill`] cancels first, so the service's open connections die with it
+    /// instead of finishing their calls gracefully.
+    pub fn with_kill_switch(mut self, kill: CancellationToken) -> Self {
+        self.kill_switch = Some(kill);
+        self
     }
 
     /// `https://127.0.0.1:PORT`, for clients.
@@ -48,6 +58,9 @@ impl ServiceHandle {
 
     /// Stops the service at once, as a crash would: nothing in flight is finished.
     pub async fn kill(self) {
+        if let Some(kill) = &self.kill_switch {
+            kill.cancel();
+        }
         self.shutdown.cancel();
         self.task.abort();
         let _ = self.task.await;

@@ -16,6 +16,8 @@ use vir_shared::person::{Person, RegistryFile};
 
 pub use vir_federation;
 
+pub mod faults;
+
 /// A running test federation; its folder is removed when it is dropped.
 pub struct TestFed {
     pub fed: LocalFederation,

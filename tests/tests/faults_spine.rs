@@ -370,3 +370,223 @@ async fn max_outbox_id(t: &TestFed, region: &str) -> u64 {
         .expect("outbox");
     n as u64
 }
+
+/// S2: a node is killed in the middle of forwarding a queue of signals (batches of 2, while it
+/// also follows its feed and relays envelopes) and restarted: its outbox and feed resume where
+/// they were; every signal reaches the hub once and every match is notified once on each side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s2_node_killed_mid_batch_resumes_outbox_and_feed() {
+    let mut t = TestFed::start().await;
+    let hub = t.fed.hub.as_ref().unwrap().local_addr;
+    let proxy = FaultProxy::start(hub).await;
+    let proxy_url = proxy.url();
+    reconfigure_node(&mut t, "drenthe", |c| {
+        c.hub.url = proxy_url;
+        c.forwarder.batch_size = 2;
+    })
+    .await;
+    let youths: Vec<String> = t
+        .unrelated_youths()
+        .iter()
+        .take(30)
+        .map(|p| p.bsn.to_string())
+        .collect();
+    for bsn in &youths {
+        t.node_client("zuid-limburg/jgz")
+            .create_signal(signal_request(bsn, "Marieke Smeets"))
+            .await
+            .expect("ZL signal");
+    }
+    // Drenthe queues its signals while the hub is unreachable...
+    proxy.set(ProxyMode::Refuse);
+    proxy.cut_all();
+    for bsn in &youths {
+        t.node_client("drenthe/school")
+            .create_signal(signal_request(bsn, "Jan de Vries"))
+            .await
+            .expect("Drenthe signal");
+    }
+    assert_eq!(
+        node_status(&t, "drenthe/school").await.outbox_pending,
+        youths.len() as u64
+    );
+    // ...then the link comes back and Drenthe is killed as soon as the first batch landed.
+    proxy.set(ProxyMode::Pass);
+    eventually("Drenthe's first batch at the hub", WAIT, || async {
+        let s = hub_status(&t).await;
+        (region_status(&s, "drenthe").active_signals > 0).then_some(())
+    })
+    .await;
+    t.fed.stop_node("drenthe", true).await.expect("kill");
+    let killed = Instant::now();
+    let at_kill = region_status(&hub_status(&t).await, "drenthe").active_signals;
+    println!(
+        "  Drenthe killed with {at_kill} of {} signals at the hub",
+        youths.len()
+    );
+    assert!(
+        at_kill < youths.len() as u64,
+        "the kill came in the middle of the queue"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    t.fed.start_node("drenthe").await.expect("restart");
+
+    eventually("Drenthe's outbox drained", WAIT, || async {
+        (node_status(&t, "drenthe/school").await.outbox_pending == 0).then_some(())
+    })
+    .await;
+    let (received, duplicates) =
+        every_match_notified_once(&t, &["drenthe/school", "zuid-limburg/jgz"], youths.len()).await;
+    let recovery = killed.elapsed();
+    let status = hub_status(&t).await;
+    let drenthe = node_status(&t, "drenthe/school").await;
+    let figures = Figures {
+        sent: 2 * youths.len() as u64,
+        received,
+        duplicates,
+        gaps: region_status(&status, "drenthe")
+            .feed_head_seq
+            .abs_diff(drenthe.feed_applied_seq),
+        recovery,
+    };
+    figures.print("s2_node_killed_mid_batch");
+    assert_eq!(status.active_signals, 2 * youths.len() as u64);
+    assert_eq!(status.matches, youths.len() as u64);
+    assert_eq!(duplicates, 0);
+    assert_eq!(figures.gaps, 0, "Drenthe applied its whole feed");
+    assert_eq!(
+        region_status(&status, "drenthe").last_applied_op_id,
+        max_outbox_id(&t, "drenthe").await
+    );
+    t.shutdown().await;
+}
+
+/// S1: the hub is killed (connections severed, nothing finished) and restarted ten times while
+/// three nodes submit 5,000 signals in batches of 10. The kills are spread over the load: kill
+/// k comes once 400 k signals are accepted. Every signal is at the hub once; every
+/// match notification reaches each node once, in order (feeds 1..=n without repeat or gap).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s1_hub_killed_ten_times_under_load() {
+    const SIGNALS: [u64; 3] = [1667, 1667, 1666];
+    const BATCH: usize = 10;
+    const KILLS: u64 = 10;
+    let mut t = TestFed::start().await;
+    stop_real_nodes(&mut t).await;
+    let hub_url = t.fed.file.hub.url.clone();
+    let regions = regions(&t);
+    // Region i has youths [834 i, 834 i + n): neighbouring regions share 833 youths.
+    let first_youth = |i: usize| 834 * i as u64;
+    let readers: Vec<FeedReader> = regions
+        .iter()
+        .map(|r| FeedReader::start(hub_as_node(&t, r, &hub_url), r))
+        .collect();
+
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(180);
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for (i, region) in regions.iter().enumerate() {
+        let mut node = WireNode::new(&t, region, &hub_url);
+        let region = region.clone();
+        let youths = first_youth(i)..first_youth(i) + SIGNALS[i];
+        let accepted = accepted.clone();
+        tasks.push(tokio::spawn(async move {
+            let ops: Vec<pb::Operation> = youths
+                .map(|y| node.upsert(&format!("{region}-{y}"), y))
+                .collect();
+            for batch in ops.chunks(BATCH) {
+                node.submit_until_accepted(batch.to_vec(), deadline).await;
+                accepted.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            node
+        }));
+    }
+
+    let mut worst_recovery = Duration::ZERO;
+    for kill in 1..=KILLS {
+        eventually("load progresses", WAIT, || async {
+            let n = accepted.load(std::sync::atomic::Ordering::Relaxed);
+            (n >= 400 * kill).then_some(())
+        })
+        .await;
+        let progress = accepted.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            progress < 5000,
+            "kill {kill}: the nodes had already finished submitting"
+        );
+        t.fed.stop_hub(true).await.expect("kill hub");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        t.fed.start_hub().await.expect("hub restarts");
+        let restarted = Instant::now();
+        eventually("the hub answers again", WAIT, || async {
+            let channel = vir_shared::tls::channel(&hub_url, &t.fed.file.operator, "localhost")
+                .expect("channel");
+            vir_proto::hub_client::HubClient::new(channel)
+                .status(pb::HubStatusRequest {})
+                .await
+                .ok()
+        })
+        .await;
+        worst_recovery = worst_recovery.max(restarted.elapsed());
+    }
+    let mut sent = 0;
+    let mut duplicate_answers = 0;
+    let mut failed_calls = 0;
+    for task in tasks {
+        let node = task.await.expect("submitter");
+        sent += node.applied + node.duplicate_answers;
+        duplicate_answers += node.duplicate_answers;
+        failed_calls += node.failed_calls;
+    }
+    let last_restart = Instant::now();
+    // Feed lengths: the middle region matches both neighbours.
+    let shared = SIGNALS[0] - first_youth(1);
+    let expected = [shared, 2 * shared, shared];
+    let mut figures = Figures {
+        sent,
+        ..Figures::default()
+    };
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for ((region, reader), want) in regions.iter().zip(readers).zip(expected) {
+        let log = reader.wait_for_seq(want, WAIT).await;
+        reader.stop().await;
+        figures.received += log.items.len() as u64;
+        figures.duplicates += log.duplicates;
+        figures.gaps += log.gaps;
+        println!(
+            "  {region}: {} items, {} resubscriptions",
+            log.items.len(),
+            log.reconnects
+        );
+        for id in check_feed(region, &log, want) {
+            *seen.entry(id).or_insert(0) += 1;
+        }
+    }
+    figures.recovery = worst_recovery;
+    figures.print("s1_hub_killed_ten_times_under_load");
+    println!(
+        "  submits failed by the kills: {failed_calls}, re-sent ops answered DUPLICATE: \
+         {duplicate_answers}, feeds complete {} ms after the last restart, total {} ms",
+        last_restart.elapsed().as_millis(),
+        started.elapsed().as_millis()
+    );
+    let status = hub_status(&t).await;
+    let total: u64 = SIGNALS.iter().sum();
+    assert_eq!(total, 5000);
+    assert_eq!(
+        sent, total,
+        "every op accepted exactly once (applied or duplicate)"
+    );
+    assert_eq!(status.active_signals, total, "every signal at the hub once");
+    assert_eq!(status.matches, 2 * shared);
+    for (i, region) in regions.iter().enumerate() {
+        let r = region_status(&status, region);
+        assert_eq!(r.active_signals, SIGNALS[i], "{region}");
+        assert_eq!(r.last_applied_op_id, SIGNALS[i], "{region}");
+        assert_eq!(r.feed_head_seq, expected[i], "{region}");
+    }
+    assert_eq!(seen.len() as u64, 2 * shared);
+    assert!(seen.values().all(|&n| n == 2), "each match in two feeds");
+    assert_eq!((figures.duplicates, figures.gaps), (0, 0));
+    t.shutdown().await;
+}

@@ -34,6 +34,12 @@ pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<Serv
 
     let shutdown = CancellationToken::new();
     crate::replicas::follow(state.clone(), &config.storage_url, shutdown.clone());
+    crate::retention::spawn(
+        state.clone(),
+        config.feed_retention_days,
+        Duration::from_millis(config.feed_prune_interval_ms),
+        shutdown.clone(),
+    );
     let kill = CancellationToken::new();
     let incoming = vir_shared::tls::incoming_with_kill_switch(
         listener,

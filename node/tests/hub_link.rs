@@ -166,6 +166,15 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::FeedEvent, Status>> + Se
 
 #[tonic::async_trait]
 impl Hub for FakeHub {
+    async fn snapshot(
+        &self,
+        _request: tonic::Request<vir_proto::SnapshotRequest>,
+    ) -> Result<tonic::Response<vir_proto::SnapshotResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented(
+            "this test hub keeps every feed item",
+        ))
+    }
+
     async fn submit(
         &self,
         request: Request<pb::SubmitRequest>,
@@ -357,6 +366,7 @@ async fn world() -> World {
             .collect(),
         rate_limit: Default::default(),
         clock: ClockConfig::default(),
+        limits: Default::default(),
     };
     let pseudonymiser = vir_pseudonymiser::spawn(ps_config, clock.clone())
         .await

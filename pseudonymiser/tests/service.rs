@@ -89,6 +89,7 @@ impl Setup {
             ],
             rate_limit,
             clock: ClockConfig::default(),
+            limits: Default::default(),
         };
         let running = vir_pseudonymiser::spawn_with_metrics(config.clone(), Arc::new(SystemClock))
             .await

@@ -26,6 +26,7 @@ pub mod kinds;
 mod matching;
 pub mod nodes;
 mod shapes;
+pub mod snapshot;
 mod tuning;
 mod upsert;
 

@@ -35,6 +35,15 @@ struct NullHub {
 
 #[tonic::async_trait]
 impl Hub for NullHub {
+    async fn snapshot(
+        &self,
+        _request: tonic::Request<vir_proto::SnapshotRequest>,
+    ) -> Result<tonic::Response<vir_proto::SnapshotResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented(
+            "this test hub keeps every feed item",
+        ))
+    }
+
     async fn submit(
         &self,
         request: Request<pb::SubmitRequest>,

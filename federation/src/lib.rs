@@ -439,10 +439,22 @@ impl LocalFederation {
 
     /// Starts a stopped hub again on its old port and data.
     pub async fn start_hub(&mut self) -> anyhow::Result<()> {
-        let listen = self.stopped.remove("hub").context("hub was not stopped")?;
-        let hub = self.spawn_hub(Some(listen)).await?;
-        self.file.hub.metrics = hub.metrics_addr.map(localfed::metrics_url);
-        self.hub = Some(hub);
+        let listen = *self.stopped.get("hub").context("hub was not stopped")?;
+        // A killed hub's listener may close a moment later: retry the port.
+        let mut attempts = 0;
+        let handle = loop {
+            match self.spawn_hub(Some(listen)).await {
+                Ok(handle) => break handle,
+                Err(e) if attempts < 50 && address_in_use(&e) => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.stopped.remove("hub");
+        self.file.hub.metrics = handle.metrics_addr.map(localfed::metrics_url);
+        self.hub = Some(handle);
         Ok(())
     }
 
@@ -464,11 +476,23 @@ impl LocalFederation {
 
     /// Starts a stopped node again on its old port and data.
     pub async fn start_node(&mut self, region: &str) -> anyhow::Result<()> {
-        let listen = self
+        let key = format!("node-{region}");
+        let listen = *self
             .stopped
-            .remove(&format!("node-{region}"))
+            .get(&key)
             .with_context(|| format!("node {region} was not stopped"))?;
-        let handle = self.spawn_node(region, Some(listen)).await?;
+        let mut attempts = 0;
+        let handle = loop {
+            match self.spawn_node(region, Some(listen)).await {
+                Ok(handle) => break handle,
+                Err(e) if attempts < 50 && address_in_use(&e) => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.stopped.remove(&key);
         if let Some(entry) = self.file.nodes.iter_mut().find(|n| n.region == region) {
             entry.metrics = handle.metrics_addr.map(localfed::metrics_url);
         }

@@ -19,6 +19,13 @@
 //!
 //! [clock]
 //! mode = "system"
+//!
+//! feed_retention_days = 30            # older feed items are removed; 0 = keep all
+//! feed_prune_interval_ms = 60000
+//!
+//! [limits]                            # optional, see `vir_shared::limits`
+//! max_message_bytes = 16777216
+//! max_connection_age_ms = 0           # 0 = connections are never recycled
 //! ```
 //!
 //! A bad file fails with the file, the key and the reason.
@@ -65,10 +72,28 @@ pub struct HubConfig {
     /// `Report` hides cells below this count (003 art. 25; default 5).
     #[serde(default = "default_report_threshold")]
     pub report_threshold: u64,
+    /// Transport limits of the gRPC server (`vir_shared::limits`).
+    #[serde(default)]
+    pub limits: vir_shared::limits::ServerLimits,
+    /// Feed items older than this many days (by the hub's clock) are removed; a node that
+    /// asks for a removed position must resync from a snapshot. 0 = keep every item.
+    #[serde(default = "default_feed_retention_days")]
+    pub feed_retention_days: u32,
+    /// How often the retention is applied.
+    #[serde(default = "default_feed_prune_interval_ms")]
+    pub feed_prune_interval_ms: u64,
 }
 
 fn default_report_threshold() -> u64 {
     vir_shared::report::DEFAULT_THRESHOLD
+}
+
+fn default_feed_retention_days() -> u32 {
+    30
+}
+
+fn default_feed_prune_interval_ms() -> u64 {
+    60_000
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -148,6 +173,15 @@ impl HubConfig {
     /// this build understands, a sane heartbeat, and no dev clock in production.
     pub fn validate(&self) -> Result<(), Invalid> {
         let invalid = |key: String, reason: String| Invalid { key, reason };
+        if self.feed_prune_interval_ms < 100 {
+            return Err(invalid(
+                "feed_prune_interval_ms".into(),
+                "must be at least 100".into(),
+            ));
+        }
+        if let Err(e) = self.limits.validate() {
+            return Err(invalid(format!("limits.{}", e.key), e.reason));
+        }
         if let Err(e) = vir_shared::db::backend_of(&self.storage_url) {
             return Err(invalid("storage_url".into(), e.to_string()));
         }

@@ -6,6 +6,7 @@
 //! open. Never a BSN, name, birth date or address; logs carry regions, op ids and counts.
 //!
 //! Module map, in the order a request travels:
+//! - [`retention`]: feed items past `feed_retention_days` are removed; `Snapshot` resyncs.
 //! - [`config`]: `HubConfig` from TOML (nodes by OIN and region, operators, storage, TLS).
 //! - [`server`]: [`spawn`]: storage, the mutual-TLS listener and the gRPC server.
 //! - [`service`]: the `vir.v1.Hub` handlers; [`identity`] maps the certificate's OIN to a node
@@ -26,6 +27,7 @@ pub mod notify;
 pub mod ops;
 pub mod replicas;
 pub mod report;
+pub mod retention;
 pub mod server;
 pub mod service;
 pub mod state;

@@ -16,11 +16,6 @@ use crate::identity::Directory;
 use crate::service::HubService;
 use crate::state::HubState;
 
-/// HTTP/2 pings keep idle feed subscriptions alive through middleboxes and reveal dead peers.
-const KEEPALIVE: Duration = Duration::from_secs(10);
-/// Room for large `Submit` batches (up to `ops::MAX_OPS_PER_SUBMIT` operations).
-const MAX_MESSAGE: usize = 16 * 1024 * 1024;
-
 /// Connects and migrates storage, binds `config.listen` and serves the Hub service over mutual
 /// TLS until the handle is shut down. Feed subscriptions end on shutdown, so it completes.
 pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<ServiceHandle> {
@@ -39,7 +34,21 @@ pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<Serv
 
     let shutdown = CancellationToken::new();
     crate::replicas::follow(state.clone(), &config.storage_url, shutdown.clone());
-    let incoming = vir_shared::tls::incoming(listener, tls, shutdown.clone(), "hub");
+    crate::retention::spawn(
+        state.clone(),
+        config.feed_retention_days,
+        Duration::from_millis(config.feed_prune_interval_ms),
+        shutdown.clone(),
+    );
+    let kill = CancellationToken::new();
+    let incoming = vir_shared::tls::incoming_with_kill_switch(
+        listener,
+        tls,
+        shutdown.clone(),
+        kill.clone(),
+        "hub",
+    );
+    let limits = config.limits;
     let service = HubService::new(
         state.clone(),
         Directory::from_config(&config),
@@ -48,8 +57,8 @@ pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<Serv
     )
     .with_report_threshold(config.report_threshold);
     let server = HubServer::new(service)
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
+        .max_decoding_message_size(limits.max_message())
+        .max_encoding_message_size(limits.max_message());
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<HubServer<HubService>>().await;
     let reflection = vir_shared::reflection::service().context("gRPC reflection")?;
@@ -68,9 +77,8 @@ pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<Serv
 
     let signal = shutdown.clone().cancelled_owned();
     let task = tokio::spawn(async move {
-        let served = tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(KEEPALIVE))
-            .http2_keepalive_timeout(Some(KEEPALIVE))
+        let served = limits
+            .apply(tonic::transport::Server::builder())
             .layer(metrics.rpc_layer())
             .add_service(health_service)
             .add_service(reflection)
@@ -81,5 +89,7 @@ pub async fn spawn(config: HubConfig, clock: SharedClock) -> anyhow::Result<Serv
         tracing::info!(%local_addr, "hub stopped");
         served.context("hub server")
     });
-    Ok(ServiceHandle::new(local_addr, shutdown, task).with_metrics_addr(metrics_addr))
+    Ok(ServiceHandle::new(local_addr, shutdown, task)
+        .with_metrics_addr(metrics_addr)
+        .with_kill_switch(kill))
 }

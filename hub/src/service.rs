@@ -165,4 +165,32 @@ impl Hub for HubService {
             .map_err(to_status)?;
         Ok(Response::new(report))
     }
+
+    async fn snapshot(
+        &self,
+        request: Request<pb::SnapshotRequest>,
+    ) -> Result<Response<pb::SnapshotResponse>, Status> {
+        let claimed = request.get_ref().region.clone();
+        let (oin, region) = self.node(&request, "Snapshot", &claimed).await?;
+        let snapshot = self
+            .state
+            .store()
+            .snapshot(&region)
+            .await
+            .map_err(|e| to_status(crate::error::HubError::Store(e)))?;
+        tracing::info!(
+            %oin,
+            %region,
+            head_seq = snapshot.head_seq,
+            matches = snapshot.matches.len(),
+            envelopes = snapshot.envelopes.len(),
+            event = "snapshot_served",
+            "node resyncs from a snapshot"
+        );
+        Ok(Response::new(pb::SnapshotResponse {
+            head_seq: snapshot.head_seq,
+            matches: snapshot.matches,
+            envelopes: snapshot.envelopes,
+        }))
+    }
 }

@@ -67,6 +67,9 @@ impl Setup {
             metrics: None,
             log_format: None,
             report_threshold: 5,
+            limits: Default::default(),
+            feed_retention_days: 30,
+            feed_prune_interval_ms: 60_000,
         };
         Setup {
             _dir: dir,

@@ -44,6 +44,8 @@
 //! rekey_batch = 100                     # youths re-keyed per batch after a key rotation
 //! rekey_keys_per_minute = 300           # keys a re-key may ask per minute (pseudonymiser: 600)
 //!
+//! submit_timeout_ms = 30000             # a Submit without answer by then is sent again
+//!
 //! [clock]          # optional; mode = "dev" only with environment = "development"
 //! mode = "system"
 //!
@@ -55,6 +57,13 @@
 //! port = 25
 //! from = "verwijsindex@drenthe.example"
 //! base_url = "https://vir.drenthe.example"   # deep links; default: the web UI's own address
+//! [limits]         # optional: the partner API server's limits, see `vir_shared::limits`
+//! max_message_bytes = 16777216
+//!
+//! [links]          # optional: keepalives towards hub and pseudonymiser
+//! keepalive_interval_ms = 10000
+//! keepalive_timeout_ms = 10000
+//! connect_timeout_ms = 5000
 //! ```
 
 use std::collections::HashSet;
@@ -119,6 +128,13 @@ pub struct NodeConfig {
     /// Policy reports: cells below this count are suppressed (003 art. 25; default 5).
     #[serde(default = "crate::reports::default_threshold")]
     pub report_threshold: u64,
+    /// Transport limits of the partner API server (`vir_shared::limits`).
+    #[serde(default)]
+    pub limits: vir_shared::limits::ServerLimits,
+    /// Keepalive and connect timeouts of the links to the hub and the pseudonymiser: how soon
+    /// a dead link is noticed and replaced.
+    #[serde(default)]
+    pub links: vir_shared::limits::ChannelSettings,
 }
 
 /// Verhuizing (issue 5; 002 art. 3.5, 15; 003 art. 14).
@@ -272,6 +288,10 @@ pub struct ForwarderConfig {
     /// (600 by default), so that new signals are still keyed while a rotation runs.
     #[serde(default = "default_rekey_keys_per_minute")]
     pub rekey_keys_per_minute: u32,
+    /// How long one `Hub.Submit` may take before it counts as failed and the batch is sent
+    /// again (the hub answers DUPLICATE for what it had applied).
+    #[serde(default = "default_submit_timeout_ms")]
+    pub submit_timeout_ms: u64,
 }
 
 impl Default for ForwarderConfig {
@@ -282,12 +302,17 @@ impl Default for ForwarderConfig {
             key_check_ms: default_key_check_ms(),
             rekey_batch: default_rekey_batch(),
             rekey_keys_per_minute: default_rekey_keys_per_minute(),
+            submit_timeout_ms: default_submit_timeout_ms(),
         }
     }
 }
 
 fn default_key_check_ms() -> u64 {
     5 * 60 * 1000
+}
+
+fn default_submit_timeout_ms() -> u64 {
+    30_000
 }
 
 fn default_rekey_batch() -> u32 {
@@ -387,6 +412,18 @@ impl NodeConfig {
 
     /// Checks what the types cannot. `spawn` calls this too, for configurations built in code.
     pub fn validate(&self) -> Result<(), Invalid> {
+        self.limits
+            .validate()
+            .map_err(|e| invalid("limits", e.to_string()))?;
+        self.links
+            .validate()
+            .map_err(|e| invalid("links", e.to_string()))?;
+        if self.forwarder.submit_timeout_ms < 100 {
+            return Err(invalid(
+                "forwarder.submit_timeout_ms",
+                "must be at least 100",
+            ));
+        }
         if self.name.trim().is_empty() {
             return Err(invalid("name", "must not be empty"));
         }

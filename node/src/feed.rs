@@ -42,7 +42,7 @@ pub struct FeedFollower {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum FeedError {
+pub enum FeedError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("hub: {} ({:?})", .0.message(), .0.code())]
@@ -91,7 +91,23 @@ impl FeedFollower {
             region: self.index.region.to_string(),
             from_seq,
         };
-        let mut stream = self.hub.subscribe(request).await?.into_inner();
+        let mut stream = match self.hub.subscribe(request).await {
+            Ok(response) => response.into_inner(),
+            Err(status)
+                if status.code() == tonic::Code::FailedPrecondition
+                    && status.message().contains("resync needed") =>
+            {
+                tracing::warn!(
+                    from_seq,
+                    reason = status.message(),
+                    event = "feed_resync",
+                    "the hub no longer keeps our feed position; resyncing from a snapshot"
+                );
+                self.resync().await?;
+                return Ok(());
+            }
+            Err(status) => return Err(status.into()),
+        };
         self.connected.store(true, Ordering::Relaxed);
         *delays = backoff();
         tracing::info!(from_seq, "following the hub feed");
@@ -168,6 +184,99 @@ impl FeedFollower {
             index.outbox_written.notify_one();
         }
         Ok(true)
+    }
+
+    /// Applies a hub snapshot in ONE transaction: every open match as its `MatchCreated`,
+    /// every envelope as its `EnvelopeDelivered` (both idempotent: what is known is skipped),
+    /// a `MatchEnded` for each open match the hub no longer has, and the snapshot's head as
+    /// the new position. The feed then continues from head + 1.
+    pub async fn resync(&mut self) -> Result<(), FeedError> {
+        let request = pb::SnapshotRequest {
+            region: self.index.region.to_string(),
+        };
+        let snapshot = self.hub.snapshot(request).await?.into_inner();
+        let index = &self.index;
+        let mut tx = index.db.write().await.map_err(StoreError::from)?;
+        let applied = feed::applied_seq(&mut tx.tx).await?;
+        if snapshot.head_seq <= applied {
+            return Ok(());
+        }
+        // A snapshot carries matches and envelopes only (no move items), but the context is the
+        // same as for feed items.
+        let officers: Vec<String> = index
+            .move_officers()
+            .iter()
+            .map(|p| p.oin.to_string())
+            .collect();
+        let context = remote::Context {
+            region: &index.region,
+            clock: &index.clock,
+            ca: &self.ca,
+            hpke_private_key: &self.hpke_private_key,
+            inzage_answer: None,
+            officers: &officers,
+        };
+        let open: std::collections::HashSet<String> = snapshot
+            .matches
+            .iter()
+            .map(|m| m.match_id.clone())
+            .collect();
+        let mut outbox = false;
+        let (matches, envelopes) = (snapshot.matches.len(), snapshot.envelopes.len());
+        let bodies = snapshot
+            .matches
+            .into_iter()
+            .map(pb::feed_item::Body::MatchCreated)
+            .chain(
+                snapshot
+                    .envelopes
+                    .into_iter()
+                    .map(pb::feed_item::Body::Envelope),
+            );
+        let gone: Vec<pb::feed_item::Body> = crate::store::matches::open_remote_all(&mut tx.tx)
+            .await?
+            .into_iter()
+            .filter(|m| !open.contains(&m.hub_match_id))
+            .map(|m| {
+                pb::feed_item::Body::MatchEnded(pb::MatchEnded {
+                    match_id: m.hub_match_id,
+                    your_signal_ref: m.signal_id,
+                })
+            })
+            .collect();
+        let ended = gone.len();
+        for body in bodies.chain(gone) {
+            let item = pb::FeedItem {
+                seq: snapshot.head_seq,
+                created_unix_ms: 0,
+                body: Some(body),
+            };
+            match remote::apply_item(&mut tx.tx, &context, item).await? {
+                Applied::Done { outbox: o } => outbox |= o,
+                Applied::Skipped(reason) => {
+                    feed::count_skipped(&mut tx.tx).await?;
+                    tracing::warn!(
+                        reason,
+                        event = "feed_item_skipped",
+                        "snapshot entry not applied"
+                    );
+                }
+            }
+        }
+        feed::set_applied_seq(&mut tx.tx, snapshot.head_seq).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        if outbox {
+            index.outbox_written.notify_one();
+        }
+        tracing::info!(
+            head_seq = snapshot.head_seq,
+            matches,
+            envelopes,
+            ended,
+            event = "feed_resynced",
+            "resynced from a hub snapshot"
+        );
+        Ok(())
     }
 
     async fn ack(&mut self, seq: u64) {

@@ -39,9 +39,6 @@ use crate::store::{signals, StoreError};
 /// The longest pause between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// How long one `Submit` may take before it counts as failed (and is retried).
-const SUBMIT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Exponential back-off with jitter from 100 ms up to [`MAX_BACKOFF`], for ever.
 pub(crate) fn backoff() -> ExponentialBackoff {
     ExponentialBuilder::default()
@@ -87,6 +84,8 @@ pub struct Forwarder {
     pub wake: Arc<Notify>,
     /// The region has address matching on: upserts carry the youth's address key.
     pub address_match: bool,
+    /// How long one `Submit` may take before it counts as failed (and is sent again).
+    pub submit_timeout: Duration,
 }
 
 impl Forwarder {
@@ -145,7 +144,7 @@ impl Forwarder {
             region: self.region.to_string(),
             operations,
         };
-        let response = tokio::time::timeout(SUBMIT_TIMEOUT, self.hub.submit(request))
+        let response = tokio::time::timeout(self.submit_timeout, self.hub.submit(request))
             .await
             .map_err(|_| ForwardError::Timeout)??
             .into_inner();

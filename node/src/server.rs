@@ -45,13 +45,18 @@ pub async fn spawn_with_registry(
         .await
         .with_context(|| format!("opening the node's storage for region {}", config.region))?;
     let tls = vir_shared::tls::server_config(&config.tls).context("node TLS")?;
-    let hub_channel =
-        vir_shared::tls::channel(&config.hub.url, &config.tls, &config.hub.server_name)
-            .context("channel to the hub")?;
-    let pseudonymiser_channel = vir_shared::tls::channel(
+    let hub_channel = vir_shared::tls::channel_with(
+        &config.hub.url,
+        &config.tls,
+        &config.hub.server_name,
+        &config.links,
+    )
+    .context("channel to the hub")?;
+    let pseudonymiser_channel = vir_shared::tls::channel_with(
         &config.pseudonymiser.url,
         &config.tls,
         &config.pseudonymiser.server_name,
+        &config.links,
     )
     .context("channel to the pseudonymiser")?;
     let listener = TcpListener::bind(config.listen)
@@ -80,6 +85,7 @@ pub async fn spawn_with_registry(
         poll: Duration::from_millis(config.forwarder.poll_ms),
         wake: index.outbox_written.clone(),
         address_match: config.matching.address,
+        submit_timeout: Duration::from_millis(config.forwarder.submit_timeout_ms),
     };
     let rekeyer = Rekeyer {
         db: db.clone(),
@@ -160,7 +166,15 @@ pub async fn spawn_with_registry(
             }
         }
     };
-    let incoming = vir_shared::tls::incoming(listener, tls, shutdown.clone(), "node");
+    let kill = CancellationToken::new();
+    let incoming = vir_shared::tls::incoming_with_kill_switch(
+        listener,
+        tls,
+        shutdown.clone(),
+        kill.clone(),
+        "node",
+    );
+    let limits = config.limits;
     tracing::info!(
         %local_addr,
         region = %config.region,
@@ -184,11 +198,16 @@ pub async fn spawn_with_registry(
         vir_shared::metrics::start_listener(config.metrics.as_ref(), &metrics, shutdown.clone())
             .await?;
     let task = tokio::spawn(async move {
-        let server = Server::builder()
+        let server = limits
+            .apply(Server::builder())
             .layer(metrics.rpc_layer())
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(NodeServer::new(api))
+            .add_service(
+                NodeServer::new(api)
+                    .max_decoding_message_size(limits.max_message())
+                    .max_encoding_message_size(limits.max_message()),
+            )
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
         let (served, (), (), (), (), (), (), (), ()) = tokio::join!(
             async {
@@ -211,7 +230,9 @@ pub async fn spawn_with_registry(
         tracing::info!("node stopped");
         Ok(())
     });
-    Ok(ServiceHandle::new(local_addr, shutdown, task).with_metrics_addr(metrics_addr))
+    Ok(ServiceHandle::new(local_addr, shutdown, task)
+        .with_metrics_addr(metrics_addr)
+        .with_kill_switch(kill))
 }
 
 /// Envelopes are sealed to the key in this node's certificate; a private key file that does

@@ -171,6 +171,15 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::FeedEvent, Status>> + Se
 
 #[tonic::async_trait]
 impl Hub for FakeHub {
+    async fn snapshot(
+        &self,
+        _request: tonic::Request<vir_proto::SnapshotRequest>,
+    ) -> Result<tonic::Response<vir_proto::SnapshotResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented(
+            "this test hub keeps every feed item",
+        ))
+    }
+
     async fn submit(
         &self,
         request: Request<pb::SubmitRequest>,
@@ -371,6 +380,7 @@ async fn world() -> World {
         clock: ClockConfig::default(),
         metrics: None,
         log_format: None,
+        limits: Default::default(),
     };
     let pseudonymiser = vir_pseudonymiser::spawn(ps_config, clock.clone())
         .await
@@ -429,6 +439,8 @@ async fn world() -> World {
             metrics: None,
             log_format: None,
             report_threshold: vir_node::reports::default_threshold(),
+            limits: Default::default(),
+            links: Default::default(),
         };
         nodes.insert(REGIONS[i], (config, client));
     }

@@ -178,6 +178,8 @@ async fn start() -> Federation {
         metrics: None,
         log_format: None,
         report_threshold: vir_node::reports::default_threshold(),
+        limits: Default::default(),
+        links: Default::default(),
     };
     let clock = ManualClock::new(
         Utc.with_ymd_and_hms(TODAY.0, TODAY.1, TODAY.2, 9, 0, 0)

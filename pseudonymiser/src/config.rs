@@ -62,6 +62,9 @@ pub struct Config {
     /// `log_format = "json"` or `"text"` (`VIR_LOG_FORMAT` overrides it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_format: Option<vir_shared::telemetry::LogFormat>,
+    /// Transport limits of the gRPC server (`vir_shared::limits`).
+    #[serde(default)]
+    pub limits: vir_shared::limits::ServerLimits,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -207,6 +210,9 @@ impl Config {
 
     /// Checks what the types cannot. `spawn` calls this too, for configurations built in code.
     pub fn validate(&self) -> Result<(), Invalid> {
+        if let Err(e) = self.limits.validate() {
+            return Err(invalid("limits", e.to_string()));
+        }
         if self.current_version == 0 {
             return Err(invalid(
                 "current_version",

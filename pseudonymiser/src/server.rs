@@ -65,15 +65,25 @@ pub async fn spawn_with_metrics(config: Config, clock: SharedClock) -> anyhow::R
     let limiters = NodeLimiters::new(config.rate_limit, config.nodes.iter().map(|n| &n.oin));
     let service = PseudonymiserService::new(Arc::new(keys), limiters, Arc::clone(&metrics), clock);
     let authenticator = Authenticator::new(&config.nodes, Arc::clone(&metrics));
+    // The largest batch bounds a message anyway; `[limits]` may only lower it.
+    let max_message = config.limits.max_message().min(MAX_MESSAGE_BYTES);
+    let limits = config.limits;
     let grpc = InterceptedService::new(
         PseudonymiserServer::new(service)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message),
         authenticator,
     );
 
     let shutdown = CancellationToken::new();
-    let incoming = vir_shared::tls::incoming(listener, tls, shutdown.clone(), "pseudonymiser");
+    let kill = CancellationToken::new();
+    let incoming = vir_shared::tls::incoming_with_kill_switch(
+        listener,
+        tls,
+        shutdown.clone(),
+        kill.clone(),
+        "pseudonymiser",
+    );
     let stop = shutdown.clone();
     tracing::info!(
         %local_addr,
@@ -98,7 +108,8 @@ pub async fn spawn_with_metrics(config: Config, clock: SharedClock) -> anyhow::R
     )
     .await?;
     let task = tokio::spawn(async move {
-        Server::builder()
+        limits
+            .apply(Server::builder())
             .layer(service_metrics.rpc_layer())
             .add_service(health_service)
             .add_service(reflection)
@@ -110,7 +121,9 @@ pub async fn spawn_with_metrics(config: Config, clock: SharedClock) -> anyhow::R
         Ok(())
     });
     Ok(Running {
-        handle: ServiceHandle::new(local_addr, shutdown, task).with_metrics_addr(metrics_addr),
+        handle: ServiceHandle::new(local_addr, shutdown, task)
+            .with_metrics_addr(metrics_addr)
+            .with_kill_switch(kill),
         metrics,
     })
 }

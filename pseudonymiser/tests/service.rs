@@ -91,6 +91,7 @@ impl Setup {
             clock: ClockConfig::default(),
             metrics: None,
             log_format: None,
+            limits: Default::default(),
         };
         let running = vir_pseudonymiser::spawn_with_metrics(config.clone(), Arc::new(SystemClock))
             .await

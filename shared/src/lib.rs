@@ -11,6 +11,7 @@
 //! - [`tls`]: mutual TLS for servers and clients, and the caller's identity from its certificate.
 //! - [`db`]: connecting to SQLite or PostgreSQL through sqlx and running migrations.
 //! - [`localfed`]: the address book of the local development federation (for `virctl`).
+//! - [`limits`]: the transport limits every gRPC server applies (`[limits]` in each config).
 //! - [`service`]: a handle to a running server task (address, shutdown).
 //! - [`health`]: the plaintext gRPC health listener for orchestrators, and its probe.
 //! - [`metrics`]: Prometheus registry per service, RPC latency layer, the `/metrics` listener.
@@ -29,6 +30,7 @@ pub mod fallback;
 pub mod health;
 pub mod ids;
 pub mod keys;
+pub mod limits;
 pub mod localfed;
 pub mod metrics;
 pub mod person;

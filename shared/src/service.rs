@@ -13,6 +13,8 @@ pub struct ServiceHandle {
     pub metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
+    /// Severs every open connection on [`Self::kill`] (see `tls::incoming_with_kill_switch`).
+    kill_switch: Option<CancellationToken>,
 }
 
 impl ServiceHandle {
@@ -26,12 +28,20 @@ impl ServiceHandle {
             metrics_addr: None,
             shutdown,
             task,
+            kill_switch: None,
         }
     }
 
     /// Records where the service's `/metrics` listener is bound.
     pub fn with_metrics_addr(mut self, addr: Option<SocketAddr>) -> Self {
         self.metrics_addr = addr;
+        self
+    }
+
+    /// A token [`Self::kill`] cancels first, so the service's open connections die with it
+    /// instead of finishing their calls gracefully.
+    pub fn with_kill_switch(mut self, kill: CancellationToken) -> Self {
+        self.kill_switch = Some(kill);
         self
     }
 
@@ -57,6 +67,9 @@ impl ServiceHandle {
 
     /// Stops the service at once, as a crash would: nothing in flight is finished.
     pub async fn kill(self) {
+        if let Some(kill) = &self.kill_switch {
+            kill.cancel();
+        }
         self.shutdown.cancel();
         self.task.abort();
         let _ = self.task.await;

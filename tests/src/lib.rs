@@ -17,6 +17,7 @@ use vir_shared::person::{Person, RegistryFile};
 pub use vir_federation;
 
 pub mod disclosure;
+pub mod faults;
 pub mod web;
 pub mod webdriver;
 

@@ -243,6 +243,23 @@ impl Ingest<'_> {
                 format!("not the sender's signal in match {}", r.match_id),
             ));
         }
+        // Kept beside the feed item for snapshots (`store::snapshot`), in this transaction.
+        sqlx::query(
+            "INSERT INTO match_envelopes \
+             (match_id, to_region, from_region, about_signal_ref, sealed, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (match_id, to_region) DO UPDATE SET from_region = excluded.from_region, \
+             about_signal_ref = excluded.about_signal_ref, sealed = excluded.sealed, \
+             created_ms = excluded.created_ms",
+        )
+        .bind(r.match_id.as_str())
+        .bind(receiver)
+        .bind(sender)
+        .bind(sender_ref.as_str())
+        .bind(r.sealed.clone())
+        .bind(self.now_ms)
+        .execute(&mut *self.conn)
+        .await?;
         let body = pb::feed_item::Body::Envelope(pb::EnvelopeDelivered {
             match_id: r.match_id.clone(),
             from_region: sender.to_owned(),

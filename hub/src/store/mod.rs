@@ -30,6 +30,7 @@ mod moves;
 pub mod nodes;
 pub mod report;
 mod shapes;
+pub mod snapshot;
 mod tuning;
 mod upsert;
 

@@ -188,6 +188,17 @@ pub async fn remote(
     row.as_ref().map(remote_from_row).transpose()
 }
 
+/// Every open cross-regional match, oldest first (a resync ends those the hub no longer has).
+pub async fn open_remote_all(conn: &mut AnyConnection) -> Result<Vec<RemoteMatch>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {REMOTE_COLUMNS} FROM remote_matches WHERE ended_ms IS NULL \
+         ORDER BY created_ms, hub_match_id"
+    ))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(remote_from_row).collect()
+}
+
 /// Open cross-regional matches of a signal, oldest first.
 pub async fn open_remote_of_signal(
     conn: &mut AnyConnection,

@@ -41,7 +41,9 @@ use x509_parser::oid_registry;
 use x509_parser::prelude::*;
 
 pub use reload::{reload_on_sighup, request_reload, EXPIRY_WARNING_DAYS};
-pub use server::{incoming, server_config, PeerInfo, ServerTls, VerifiedStream};
+pub use server::{
+    incoming, incoming_with_kill_switch, server_config, PeerInfo, ServerTls, VerifiedStream,
+};
 
 use crate::ids::Oin;
 
@@ -293,11 +295,26 @@ pub fn client_tls(paths: &TlsPaths, server_name: &str) -> Result<ClientTlsConfig
 
 /// A lazily connecting channel with HTTP/2 keepalives, so a dead link is noticed and replaced.
 pub fn channel(url: &str, paths: &TlsPaths, server_name: &str) -> Result<Channel, TlsError> {
+    channel_with(
+        url,
+        paths,
+        server_name,
+        &crate::limits::ChannelSettings::default(),
+    )
+}
+
+/// [`channel`] with the keepalive and connect timeouts of a service's configuration.
+pub fn channel_with(
+    url: &str,
+    paths: &TlsPaths,
+    server_name: &str,
+    settings: &crate::limits::ChannelSettings,
+) -> Result<Channel, TlsError> {
     let endpoint = Endpoint::from_shared(url.to_owned())?
         .tls_config(client_tls(paths, server_name)?)?
-        .connect_timeout(Duration::from_secs(5))
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        .http2_keep_alive_interval(Duration::from_millis(settings.keepalive_interval_ms))
+        .keep_alive_timeout(Duration::from_millis(settings.keepalive_timeout_ms))
         .keep_alive_while_idle(true)
         .tcp_nodelay(true);
     Ok(endpoint.connect_lazy())

@@ -165,6 +165,23 @@ pub struct PeerInfo {
 pub struct VerifiedStream {
     inner: TlsStream<TcpStream>,
     peer: PeerInfo,
+    /// Resolves when the service is killed: from then on every read and write fails, so the
+    /// connection dies at once as it would when the process crashes (a graceful shutdown
+    /// lets in-flight calls finish instead).
+    killed: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+}
+
+impl VerifiedStream {
+    /// An error once the service is killed (and registers the waker until then).
+    fn severed(&mut self, cx: &mut std::task::Context<'_>) -> Option<std::io::Error> {
+        use std::future::Future;
+        self.killed.as_mut().poll(cx).is_ready().then(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "service killed: connection severed",
+            )
+        })
+    }
 }
 
 impl tonic::transport::server::Connected for VerifiedStream {
@@ -180,6 +197,9 @@ impl tokio::io::AsyncRead for VerifiedStream {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
+        if let Some(e) = self.severed(cx) {
+            return std::task::Poll::Ready(Err(e));
+        }
         std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
@@ -190,6 +210,9 @@ impl tokio::io::AsyncWrite for VerifiedStream {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
+        if let Some(e) = self.severed(cx) {
+            return std::task::Poll::Ready(Err(e));
+        }
         std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -197,6 +220,9 @@ impl tokio::io::AsyncWrite for VerifiedStream {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
+        if let Some(e) = self.severed(cx) {
+            return std::task::Poll::Ready(Err(e));
+        }
         std::pin::Pin::new(&mut self.inner).poll_flush(cx)
     }
 
@@ -212,6 +238,9 @@ impl tokio::io::AsyncWrite for VerifiedStream {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
+        if let Some(e) = self.severed(cx) {
+            return std::task::Poll::Ready(Err(e));
+        }
         std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -245,6 +274,18 @@ pub fn incoming(
     shutdown: CancellationToken,
     service: &'static str,
 ) -> impl Stream<Item = Result<VerifiedStream, std::io::Error>> + Send + 'static {
+    incoming_with_kill_switch(listener, tls, shutdown, CancellationToken::new(), service)
+}
+
+/// [`incoming`] whose connections are all severed at once when `kill` is cancelled (see
+/// `ServiceHandle::with_kill_switch`): what a crash does to them.
+pub fn incoming_with_kill_switch(
+    listener: TcpListener,
+    tls: ServerTls,
+    shutdown: CancellationToken,
+    kill: CancellationToken,
+    service: &'static str,
+) -> impl Stream<Item = Result<VerifiedStream, std::io::Error>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(super::reload::watch(tls.clone(), shutdown.clone(), service));
     tokio::spawn(async move {
@@ -265,6 +306,7 @@ pub fn incoming(
             // The material of this moment serves the whole handshake and its verdict.
             let material = tls.material();
             let tx = tx.clone();
+            let kill = kill.clone();
             tokio::spawn(async move {
                 let acceptor = TlsAcceptor::from(material.config.clone());
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -294,6 +336,7 @@ pub fn incoming(
                             .send(Ok(VerifiedStream {
                                 inner: stream,
                                 peer,
+                                killed: Box::pin(kill.cancelled_owned()),
                             }))
                             .await;
                     }

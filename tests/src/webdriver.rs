@@ -1,6 +1,7 @@
 //! A minimal W3C WebDriver client for the browser test: Debian's `chromedriver` drives Debian's
 //! headless `chromium` (no browser download), spoken to as JSON over HTTP on 127.0.0.1.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -37,7 +38,14 @@ pub struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends chromedriver and every Chromium process it started: they share the process group
+    /// made for chromedriver, so nothing is left running even when a test panics.
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -52,6 +60,8 @@ impl Browser {
             .port();
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
+            // Its own process group, which Chromium's processes join: see `Drop`.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;

@@ -60,6 +60,19 @@ async fn login_locks_after_five_failures_for_fifteen_minutes_by_the_clock() {
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.body.contains("Signalen van uw organisatie"));
 
+    // A session ends after its 8 hours by the clock, and on logout.
+    t.clock
+        .advance(chrono::Duration::hours(8) + chrono::Duration::minutes(1));
+    assert_eq!(web.get("/signalen").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        web.login("drenthe-school", &password).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(web.get("/signalen").await.status, StatusCode::OK);
+    let logout = web.post_form("/signalen", "/uitloggen", &[]).await;
+    assert_eq!(logout.location.as_deref(), Some("/login"));
+    assert_eq!(web.get("/signalen").await.status, StatusCode::SEE_OTHER);
+
     // An unknown user gets the same answer as a wrong password.
     let other = WebClient::new(&t, "drenthe");
     let unknown = other.login("nobody-here", "whatever-password").await;

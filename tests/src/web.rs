@@ -22,6 +22,8 @@ pub struct WebClient {
 pub struct Page {
     pub status: StatusCode,
     pub location: Option<String>,
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
     pub body: String,
 }
 
@@ -59,10 +61,16 @@ impl WebClient {
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response.text().await.expect("body");
         Page {
             status,
             location,
+            content_type,
             body,
         }
     }

@@ -406,3 +406,83 @@ async fn the_administrator_creates_accounts_and_resets_a_lockout() {
     tokio::time::sleep(Duration::from_millis(1)).await;
     t.shutdown().await;
 }
+
+/// The policy reports in the UI (003 art. 25; 004 §15): the administrator's page shows the
+/// same tables as `AdminPolicyReport`, small cells hidden as "x", each table as a CSV download;
+/// a professional has no access.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_administrator_sees_policy_reports_with_small_cells_hidden_and_downloads_csv() {
+    let t = web_fed().await;
+    let youths = t.unrelated_youths();
+    let mut school = t.node_client("drenthe/school");
+    // Three signals by one organisation: a cell of 3, below the threshold of 5.
+    for youth in youths.iter().take(3) {
+        school
+            .create_signal(signal_request(&youth.bsn.to_string(), "Jan de Vries"))
+            .await
+            .unwrap();
+    }
+    let mut api = t.node_client("drenthe/beheer");
+    let report = api
+        .admin_policy_report(pb::PolicyReportRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!report.tables.is_empty());
+    let hidden = report.tables.iter().any(|table| {
+        table.rows.iter().any(|row| {
+            row.cells
+                .iter()
+                .any(|c| matches!(c.cell, Some(pb::report_cell::Cell::Suppressed(_))))
+        })
+    });
+    assert!(hidden, "a cell of 3 must be suppressed");
+
+    let admin = WebClient::new(&t, "drenthe");
+    admin
+        .login("drenthe-beheer", &dev_password(&t, "drenthe-beheer"))
+        .await;
+    let page = admin.get("/beheer/rapportage").await;
+    assert_eq!(page.status, StatusCode::OK);
+    for table in &report.tables {
+        assert!(page.body.contains(&table.title), "{} missing", table.title);
+        assert!(page
+            .body
+            .contains(&format!("/beheer/rapportage/{}.csv", table.id)));
+    }
+    assert!(
+        page.body.contains("<td>x</td>"),
+        "the hidden cell is shown as x"
+    );
+    assert!(page.body.contains("data:image/svg+xml;base64,"), "charts");
+
+    let table = &report.tables[0];
+    let csv = admin
+        .get(&format!("/beheer/rapportage/{}.csv", table.id))
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv
+        .content_type
+        .as_deref()
+        .is_some_and(|v| v.starts_with("text/csv")));
+    assert_eq!(csv.body, table.csv);
+    assert_eq!(
+        admin
+            .get("/beheer/rapportage/geen-rapport.csv")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Not a valid date: refused with the field named, nothing made.
+    let bad = admin.get("/beheer/rapportage?van=gisteren").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let professional = WebClient::new(&t, "drenthe");
+    professional
+        .login("drenthe-school", &dev_password(&t, "drenthe-school"))
+        .await;
+    assert_eq!(
+        professional.get("/beheer/rapportage").await.status,
+        StatusCode::FORBIDDEN
+    );
+}

@@ -34,6 +34,7 @@ pub fn page(session: &Session, title: &str, body: Markup) -> Markup {
                             a href="/beheer/termijnen" { "Termijnen" }
                             a href="/beheer/inzage" { "Inzage" }
                             a href="/beheer/bezwaar" { "Bezwaar" }
+                            a href="/beheer/rapportage" { "Rapportage" }
                             a href="/berichten" { "Berichten" }
                         } @else {
                             a href="/signalen" { "Signalen" }

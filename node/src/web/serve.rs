@@ -16,7 +16,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use vir_shared::tls::ServerTls;
 
-use super::pages::{admin, admin_rights, login, matches, notices, signals};
+use super::pages::{admin, admin_rights, login, matches, notices, reports, signals};
 use super::WebState;
 
 /// Every route of the UI.
@@ -52,6 +52,8 @@ pub fn router(state: WebState) -> Router {
             post(admin_rights::decide_candidate),
         )
         .route("/beheer/termijnen", get(admin_rights::deadlines))
+        .route("/beheer/rapportage", get(reports::overview))
+        .route("/beheer/rapportage/{file}", get(reports::csv))
         .route(
             "/beheer/taken/{id}/afgerond",
             post(admin_rights::close_task),

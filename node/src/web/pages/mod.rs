@@ -6,6 +6,7 @@ pub mod admin_rights;
 pub mod login;
 pub mod matches;
 pub mod notices;
+pub mod reports;
 pub mod signals;
 
 use axum::extract::State;

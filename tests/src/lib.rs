@@ -63,6 +63,30 @@ impl TestFed {
         }
     }
 
+    /// An organisation's notifications per (own signal, other organisation), so a duplicate
+    /// shows as a count above 1.
+    pub async fn notification_counts(
+        &self,
+        org: &str,
+    ) -> std::collections::BTreeMap<String, usize> {
+        let list = self
+            .node_client(org)
+            .list_notifications(pb::ListNotificationsRequest {})
+            .await
+            .expect("list notifications")
+            .into_inner()
+            .notifications;
+        let mut counts = std::collections::BTreeMap::new();
+        for n in list {
+            for p in n.parties {
+                *counts
+                    .entry(format!("{}|{}", n.your_signal_id, p.organisation))
+                    .or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
     /// A partner system's client for an organisation of the federation (`drenthe/school`).
     pub fn node_client(&self, org: &str) -> NodeClient<Channel> {
         let o = self.fed.file.organisation(org).expect("organisation");

@@ -16,26 +16,6 @@ use vir_tests::{eventually, signal_request, TestFed};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Notifications of an organisation per (own signal, other organisation).
-async fn notification_counts(t: &TestFed, org: &str) -> std::collections::BTreeMap<String, usize> {
-    let list = t
-        .node_client(org)
-        .list_notifications(pb::ListNotificationsRequest {})
-        .await
-        .expect("list notifications")
-        .into_inner()
-        .notifications;
-    let mut counts = std::collections::BTreeMap::new();
-    for n in list {
-        for p in n.parties {
-            *counts
-                .entry(format!("{}|{}", n.your_signal_id, p.organisation))
-                .or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
 /// Creates a signal on each youth in both regions.
 async fn signal_both(t: &TestFed, youths: &[String]) {
     for bsn in youths {
@@ -60,7 +40,7 @@ async fn delivered(t: &TestFed, n: usize) -> (u64, u64) {
     let (mut received, mut duplicates) = (0, 0);
     for org in ["drenthe/school", "zuid-limburg/jgz"] {
         let counts = eventually("notifications", WAIT, || async {
-            let c = notification_counts(t, org).await;
+            let c = t.notification_counts(org).await;
             (c.len() >= n).then_some(c)
         })
         .await;

@@ -221,33 +221,12 @@ async fn s4_lost_acknowledgements_are_answered_duplicate_and_change_nothing() {
     t.shutdown().await;
 }
 
-/// Notifications per (own signal, other organisation) of an organisation, so duplicates show
-/// as counts above 1.
-async fn notification_counts(t: &TestFed, org: &str) -> BTreeMap<String, usize> {
-    let list = t
-        .node_client(org)
-        .list_notifications(pb::ListNotificationsRequest {})
-        .await
-        .expect("list notifications")
-        .into_inner()
-        .notifications;
-    let mut counts = BTreeMap::new();
-    for n in list {
-        for p in n.parties {
-            *counts
-                .entry(format!("{}|{}", n.your_signal_id, p.organisation))
-                .or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
 /// Waits until each organisation has one notification per youth, then asserts none repeated.
 async fn every_match_notified_once(t: &TestFed, orgs: &[&str], youths: usize) -> (u64, u64) {
     let (mut received, mut duplicates) = (0u64, 0u64);
     for org in orgs {
         let counts = eventually("every match notified", WAIT, || async {
-            let counts = notification_counts(t, org).await;
+            let counts = t.notification_counts(org).await;
             (counts.len() >= youths).then_some(counts)
         })
         .await;

@@ -1,33 +1,12 @@
 //! Failures on the spine: a node that crashes while its feed is streaming resumes from its last
 //! applied position, and a hub that is down while nodes queue signals gets them all, once.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use vir_proto as pb;
 use vir_tests::{eventually, signal_request, TestFed};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Notifications per match id for an organisation, so duplicates show as counts above 1.
-async fn notifications_by_youth_signal(t: &TestFed, org: &str) -> BTreeMap<String, usize> {
-    let list = t
-        .node_client(org)
-        .list_notifications(pb::ListNotificationsRequest {})
-        .await
-        .expect("list notifications")
-        .into_inner()
-        .notifications;
-    let mut counts = BTreeMap::new();
-    for n in list {
-        for p in n.parties {
-            *counts
-                .entry(format!("{}|{}", n.your_signal_id, p.organisation))
-                .or_insert(0) += 1;
-        }
-    }
-    counts
-}
 
 async fn hub_status(t: &TestFed) -> pb::HubStatusResponse {
     let channel =
@@ -80,7 +59,7 @@ async fn a_node_crashed_mid_stream_resumes_its_feed_without_loss_or_repetition()
 
     for org in ["zuid-limburg/jgz", "drenthe/school"] {
         let counts = eventually("every cross-regional match notified", WAIT, || async {
-            let counts = notifications_by_youth_signal(&t, org).await;
+            let counts = t.notification_counts(org).await;
             (counts.len() >= youths.len()).then_some(counts)
         })
         .await;
@@ -141,7 +120,7 @@ async fn signals_queued_while_the_hub_is_down_all_arrive_once_after_it_restarts(
 
     for org in ["drenthe/jgz", "hoeksche-waard/cjg"] {
         let counts = eventually("notifications after the hub came back", WAIT, || async {
-            let counts = notifications_by_youth_signal(&t, org).await;
+            let counts = t.notification_counts(org).await;
             (counts.len() >= youths.len()).then_some(counts)
         })
         .await;
@@ -158,7 +137,7 @@ async fn signals_queued_while_the_hub_is_down_all_arrive_once_after_it_restarts(
         (status.active_signals, status.matches)
     );
     for org in ["drenthe/jgz", "hoeksche-waard/cjg"] {
-        let counts = notifications_by_youth_signal(&t, org).await;
+        let counts = t.notification_counts(org).await;
         assert!(
             counts.values().all(|&n| n == 1),
             "{org} after restart: {counts:?}"

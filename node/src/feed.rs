@@ -201,20 +201,15 @@ impl FeedFollower {
         if snapshot.head_seq <= applied {
             return Ok(());
         }
-        // A snapshot carries matches and envelopes only (no move items), but the context is the
-        // same as for feed items.
-        let officers: Vec<String> = index
-            .move_officers()
-            .iter()
-            .map(|p| p.oin.to_string())
-            .collect();
         let context = remote::Context {
             region: &index.region,
             clock: &index.clock,
             ca: &self.ca,
             hpke_private_key: &self.hpke_private_key,
             inzage_answer: None,
-            officers: &officers,
+            // A snapshot carries matches and envelopes only, never a move item: no officer is
+            // addressed.
+            officers: &[],
         };
         let open: std::collections::HashSet<String> = snapshot
             .matches

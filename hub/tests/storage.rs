@@ -222,6 +222,51 @@ async fn same_region_keys_do_not_match_at_the_hub() {
     });
 }
 
+/// Keys are looked up through an index of their first 8 bytes (`store::prefix`). Keys that share
+/// those bytes and differ after them belong to different people: neither a person key nor a
+/// parent key makes a match that way. The same key in a third region does, as the control.
+#[tokio::test]
+async fn keys_sharing_the_indexed_prefix_do_not_match() {
+    on_every_backend!("hub_prefix", |state| {
+        let mut near = key(9);
+        near.value[63] = 10;
+        let parent = key(30);
+        let mut near_parent = key(30);
+        near_parent.value[8] = 31;
+        let with_parent = |op_id, signal_ref: &str, person: u8, parent: pb::PseudoKey| {
+            let mut op = upsert(op_id, signal_ref, key(person));
+            if let Some(pb::operation::Op::Upsert(u)) = &mut op.op {
+                u.parent_keys = vec![parent];
+            }
+            op
+        };
+        submit(
+            &state,
+            DRENTHE,
+            vec![upsert(1, "d-1", key(9)), with_parent(2, "d-2", 20, parent)],
+        )
+        .await;
+        submit(
+            &state,
+            LIMBURG,
+            vec![
+                upsert(1, "l-1", near),
+                with_parent(2, "l-2", 21, near_parent),
+            ],
+        )
+        .await;
+        assert!(feed(&state, DRENTHE).await.is_empty());
+        assert!(feed(&state, LIMBURG).await.is_empty());
+        assert_eq!(state.status().await.unwrap().matches, 0);
+
+        submit(&state, HOEKSCHE, vec![upsert(1, "h-1", key(9))]).await;
+        let h = feed(&state, HOEKSCHE).await;
+        assert_eq!(h.len(), 1);
+        assert_eq!(created(&h[0]).other_signal_ref, "d-1");
+        assert_eq!(state.status().await.unwrap().matches, 1);
+    });
+}
+
 #[tokio::test]
 async fn remove_ends_the_match_and_tells_the_other_side() {
     on_every_backend!("hub_remove", |state| {

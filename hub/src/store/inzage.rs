@@ -9,6 +9,7 @@ use vir_proto as pb;
 use vir_shared::RegionCode;
 
 use super::ingest::Ingest;
+use super::prefix::key_prefix;
 use crate::error::HubError;
 use crate::ops::{InzageAnswer, InzageRequest};
 
@@ -37,11 +38,13 @@ impl Ingest<'_> {
         }
         let rows = sqlx::query(
             "SELECT DISTINCT region FROM signals \
-             WHERE person_key = $1 AND key_version = $2 AND region <> $3 ORDER BY region",
+             WHERE substr(person_key, 1, 8) = $4 AND person_key = $1 AND key_version = $2 \
+             AND region <> $3 ORDER BY region",
         )
         .bind(person_key.value.to_vec())
         .bind(i64::from(person_key.version))
         .bind(self.region.as_str())
+        .bind(key_prefix(&person_key.value))
         .fetch_all(&mut *self.conn)
         .await?;
         let mut asked = Vec::with_capacity(rows.len());

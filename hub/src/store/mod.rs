@@ -17,6 +17,7 @@
 //! Submodules: [`nodes`] (node rows, chains, acks, status), [`ingest`] (applying operations),
 //! `upsert` (bulk upserts), `keys` (the other keys, reconciling a re-upserted signal),
 //! [`kinds`] (which kind of match a pair makes), `matching` (creating and ending matches), [`feed`] (appending and reading feed items),
+//! `prefix` (key look-ups by an indexed 8-byte prefix),
 //! `moves` (verhuizing: routing a move, relaying the sealed hand-over as one `Inverhuis`,
 //! erasing a youth who died).
 
@@ -28,6 +29,7 @@ pub mod kinds;
 mod matching;
 mod moves;
 pub mod nodes;
+mod prefix;
 pub mod report;
 mod shapes;
 pub mod snapshot;

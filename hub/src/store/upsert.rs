@@ -19,6 +19,7 @@ use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
 use super::kinds::{Kind, SignalKeys, StoredKey};
+use super::prefix::key_prefix;
 use super::shapes::shaped;
 use crate::error::StoreError;
 use crate::ops::Upsert;
@@ -180,7 +181,7 @@ impl Ingest<'_> {
             let sql = if person {
                 format!(
                     "SELECT person_key, key_version, region, signal_ref, 1 FROM signals \
-                     WHERE person_key IN ({}) AND active = 1 AND region <> $1 \
+                     WHERE substr(person_key, 1, 8) IN ({}) AND active = 1 AND region <> $1 \
                      ORDER BY region, signal_ref",
                     placeholders.join(", ")
                 )
@@ -190,7 +191,7 @@ impl Ingest<'_> {
                      CASE WHEN s.person_key IS NULL THEN 0 ELSE 1 END \
                      FROM signal_keys k JOIN signals s \
                      ON s.region = k.region AND s.signal_ref = k.signal_ref \
-                     WHERE k.role = $2 AND k.key_value IN ({}) AND s.active = 1 \
+                     WHERE k.role = $2 AND substr(k.key_value, 1, 8) IN ({}) AND s.active = 1 \
                      AND k.region <> $1 ORDER BY k.region, k.signal_ref",
                     placeholders.join(", ")
                 )
@@ -199,8 +200,9 @@ impl Ingest<'_> {
             if !person {
                 query = query.bind(role);
             }
+            // By prefix (the index, see `prefix.rs`); the whole key is compared below.
             for (value, _) in chunk {
-                query = query.bind(value.to_vec());
+                query = query.bind(key_prefix(value));
             }
             for row in query.fetch_all(&mut *self.conn).await? {
                 let value: Vec<u8> = row.try_get(0)?;
@@ -216,7 +218,7 @@ impl Ingest<'_> {
                 });
             }
         }
-        // A version mismatch is not a match: the lookup was by value only.
+        // Neither a version mismatch nor a shared prefix is a match: the lookup was by prefix.
         hits.retain(|h| keys.contains(&h.key));
         Ok(hits)
     }

@@ -18,7 +18,7 @@ use vir_proto as pb;
 use vir_shared::RegionCode;
 
 use super::nodes::{decode_chain, encode_chain};
-use super::shapes::shaped;
+use super::shapes::{max_rows, shaped, Placeholders};
 use super::{to_i64, to_u64, Store};
 use crate::error::StoreError;
 
@@ -61,18 +61,17 @@ pub(crate) async fn append_all(
         })
         .collect();
     chains.store(conn).await?;
-    for chunk in shaped(&rows) {
-        let mut sql =
-            String::from("INSERT INTO feed (region, seq, created_ms, body, chain_digest) VALUES ");
-        for i in 0..chunk.len() {
-            let p = 3 + 3 * i;
-            let sep = if i == 0 { "" } else { ", " };
-            sql.push_str(&format!("{sep}($1, ${p}, $2, ${}, ${})", p + 1, p + 2));
-        }
-        let mut query = sqlx::query(&sql).bind(region.as_str()).bind(now_ms);
+    for chunk in shaped(&rows, max_rows(conn)) {
+        let sql = format!(
+            "INSERT INTO feed (region, seq, created_ms, body, chain_digest) VALUES {}",
+            Placeholders::for_conn(conn).rows(chunk.len(), 5)
+        );
+        let mut query = sqlx::query(&sql);
         for (encoded, digest) in chunk {
             query = query
+                .bind(region.as_str())
                 .bind(seq)
+                .bind(now_ms)
                 .bind(encoded.as_slice())
                 .bind(digest.map(|d| d.to_vec()));
             seq += 1;

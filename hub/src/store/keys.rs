@@ -13,7 +13,7 @@ use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
 use super::kinds::{basis_gone, Kind, SignalKeys, StoredKey};
-use super::shapes::shaped;
+use super::shapes::{max_rows, shaped, Placeholders};
 use super::upsert::{keys_of_upsert, Partners};
 use crate::error::StoreError;
 use crate::ops::Upsert;
@@ -58,24 +58,16 @@ impl Ingest<'_> {
                     .map(|(role, key)| (u.signal_ref.as_str(), role, key))
             })
             .collect();
-        for chunk in shaped(&rows) {
-            let mut sql = String::from(
-                "INSERT INTO signal_keys (region, signal_ref, role, key_value, key_version) VALUES ",
+        for chunk in shaped(&rows, max_rows(self.conn)) {
+            let sql = format!(
+                "INSERT INTO signal_keys (region, signal_ref, role, key_value, key_version) \
+                 VALUES {} ON CONFLICT DO NOTHING",
+                Placeholders::for_conn(self.conn).rows(chunk.len(), 5)
             );
-            for i in 0..chunk.len() {
-                let p = 2 + 4 * i;
-                let sep = if i == 0 { "" } else { ", " };
-                sql.push_str(&format!(
-                    "{sep}($1, ${p}, ${}, ${}, ${})",
-                    p + 1,
-                    p + 2,
-                    p + 3
-                ));
-            }
-            sql.push_str(" ON CONFLICT DO NOTHING");
-            let mut query = sqlx::query(&sql).bind(self.region.as_str());
+            let mut query = sqlx::query(&sql);
             for (signal_ref, role, (value, version)) in chunk {
                 query = query
+                    .bind(self.region.as_str())
                     .bind(*signal_ref)
                     .bind(*role)
                     .bind(value.to_vec())

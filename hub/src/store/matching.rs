@@ -12,7 +12,7 @@ use vir_shared::RegionCode;
 
 use super::ingest::Ingest;
 use super::kinds::Kind;
-use super::shapes::shaped;
+use super::shapes::{max_rows, shaped, Placeholders};
 use crate::error::StoreError;
 use crate::ops::SignalRef;
 
@@ -37,32 +37,22 @@ impl Ingest<'_> {
     /// anything reads `matches`, and at the end of the transaction.
     pub(super) async fn flush_matches(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.new_matches);
-        for chunk in shaped(&pending) {
-            let mut sql = String::from(
+        for chunk in shaped(&pending, max_rows(self.conn)) {
+            let sql = format!(
                 "INSERT INTO matches (match_id, kind, region_a, ref_a, region_b, ref_b, \
-                 created_ms) VALUES ",
+                 created_ms) VALUES {}",
+                Placeholders::for_conn(self.conn).rows(chunk.len(), 7)
             );
-            for i in 0..chunk.len() {
-                let p = 3 + 5 * i;
-                let sep = if i == 0 { "" } else { ", " };
-                sql.push_str(&format!(
-                    "{sep}(${p}, ${}, $1, ${}, ${}, ${}, $2)",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4
-                ));
-            }
-            let mut query = sqlx::query(&sql)
-                .bind(self.region.as_str())
-                .bind(self.now_ms);
+            let mut query = sqlx::query(&sql);
             for m in chunk {
                 query = query
                     .bind(m.match_id.as_str())
                     .bind(m.kind.label())
+                    .bind(self.region.as_str())
                     .bind(m.own_ref.as_str())
                     .bind(m.other_region.as_str())
-                    .bind(m.other_ref.as_str());
+                    .bind(m.other_ref.as_str())
+                    .bind(self.now_ms);
             }
             query.execute(&mut *self.conn).await?;
         }

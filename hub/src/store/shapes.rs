@@ -1,25 +1,55 @@
-//! Cutting multi-row statements into a few fixed shapes.
+//! Multi-row statements: cutting rows into a few fixed shapes, and writing their placeholders.
 //!
-//! A multi-row `INSERT` or an `IN (…)` list has one SQL text per row count, and on SQLite two
-//! costs depend on that count. Each distinct text is parsed and planned again unless it is still
-//! in the connection's statement cache, so arbitrary counts (a `Submit` makes as many matches
-//! and feed items as it happens to) keep re-preparing. And binding costs time quadratic in the
-//! number of `$n` parameters: sqlx asks SQLite for each parameter's name, which SQLite finds by a
-//! linear scan. A profile of bulk ingest showed a fifth of all instructions there with chunks of
-//! 250 rows (1,000 parameters).
+//! A multi-row `INSERT` or an `IN (…)` list has one SQL text per row count. Each distinct text
+//! is parsed and planned again unless it is still in the connection's statement cache, so
+//! arbitrary counts (a `Submit` makes as many matches and feed items as it happens to) would
+//! keep re-preparing. So rows go in chunks of the backend's [`max_rows`], and the rest in
+//! descending powers of two: at most ten SQL texts per statement, which stay cached. An `IN` list
+//! is padded instead ([`padded`]): one statement for up to [`max_rows`] keys.
 //!
-//! So rows go in chunks of [`MAX_ROWS`], and the rest in descending powers of two: at most seven
-//! SQL texts per statement, which stay cached, each with a few hundred parameters at most.
+//! Every statement is a round trip to the SQLite driver's worker thread, and every row it
+//! returns another: in a profile of bulk ingest (`perf record -g`, `vir-bench --only store`) a
+//! quarter of the time went to waking threads for them. Hence large chunks: a `Submit` of 500
+//! upserts takes a handful of statements.
+//!
+//! Large chunks need [`Placeholders`]. sqlx binds each SQLite parameter by asking SQLite for
+//! its name, and SQLite finds a numbered parameter's name (`$7`) by a linear scan, so binding
+//! costs time quadratic in the number of numbered parameters (a fifth of all instructions with
+//! 1,000 parameters). Anonymous `?` parameters have no name to look up. PostgreSQL takes only
+//! numbered ones, and no scan. So statements are written with one placeholder per bound value,
+//! in binding order, and [`Placeholders`] writes `?` or `$n` for the connection's backend.
 
-/// Most rows per statement; a power of two.
-pub(crate) const MAX_ROWS: usize = 64;
+use sqlx::AnyConnection;
 
-/// `items` in chunks of [`MAX_ROWS`], then the remainder in descending powers of two, in order.
-pub(crate) fn shaped<T>(mut items: &[T]) -> Vec<&[T]> {
-    let mut chunks = Vec::with_capacity(items.len() / MAX_ROWS + 7);
+/// Most rows in one multi-row statement on SQLite: a whole run of upserts (`upsert::MAX_RUN`, a
+/// node's default forward batch) fills one.
+const SQLITE_MAX_ROWS: usize = 500;
+
+/// Most rows in one multi-row statement on PostgreSQL. The hub has PostgreSQL plan every
+/// execution anew (`tuning.rs`), and planning grows with the parameters: with 500-row statements
+/// bulk ingest was a fifth slower than with 64 (`vir-bench`, side by side), while the round trips
+/// that large statements save cost PostgreSQL little.
+const POSTGRES_MAX_ROWS: usize = 64;
+
+/// Most rows in one multi-row statement on `conn`'s backend.
+pub(crate) fn max_rows(conn: &AnyConnection) -> usize {
+    if is_sqlite(conn) {
+        SQLITE_MAX_ROWS
+    } else {
+        POSTGRES_MAX_ROWS
+    }
+}
+
+fn is_sqlite(conn: &AnyConnection) -> bool {
+    conn.backend_name() == "SQLite"
+}
+
+/// `items` in chunks of `max` rows, then descending powers of two, in order.
+pub(crate) fn shaped<T>(mut items: &[T], max: usize) -> Vec<&[T]> {
+    let mut chunks = Vec::with_capacity(items.len() / max + 10);
     while !items.is_empty() {
-        let n = if items.len() >= MAX_ROWS {
-            MAX_ROWS
+        let n = if items.len() >= max {
+            max
         } else {
             1 << items.len().ilog2()
         };
@@ -30,25 +60,114 @@ pub(crate) fn shaped<T>(mut items: &[T]) -> Vec<&[T]> {
     chunks
 }
 
+/// `items` in chunks of at most `max`, each padded to a power of two (or to `max`) by
+/// repeating its last item: for `IN (…)` lists, where a repeated value changes nothing.
+pub(crate) fn padded<T: Clone>(items: &[T], max: usize) -> Vec<Vec<T>> {
+    items
+        .chunks(max)
+        .map(|chunk| {
+            let mut chunk = chunk.to_vec();
+            if let Some(last) = chunk.last().cloned() {
+                chunk.resize(chunk.len().next_power_of_two().min(max), last);
+            }
+            chunk
+        })
+        .collect()
+}
+
+/// Writes the placeholders of one statement in binding order: `?` on SQLite, `$1, $2, …` on
+/// PostgreSQL. Each placeholder is one bound value; a value used twice is bound twice.
+pub(crate) struct Placeholders {
+    numbered: bool,
+    count: usize,
+}
+
+impl Placeholders {
+    pub(crate) fn for_conn(conn: &AnyConnection) -> Placeholders {
+        Placeholders {
+            numbered: !is_sqlite(conn),
+            count: 0,
+        }
+    }
+
+    /// The next placeholder.
+    pub(crate) fn next(&mut self) -> String {
+        self.count += 1;
+        if self.numbered {
+            format!("${}", self.count)
+        } else {
+            "?".to_owned()
+        }
+    }
+
+    /// `n` placeholders separated by commas.
+    pub(crate) fn list(&mut self, n: usize) -> String {
+        (0..n).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `rows` tuples of `per_row` placeholders: the `VALUES` of a multi-row insert.
+    pub(crate) fn rows(&mut self, rows: usize, per_row: usize) -> String {
+        (0..rows)
+            .map(|_| format!("({})", self.list(per_row)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn chunks_keep_order_and_take_few_shapes() {
-        let items: Vec<usize> = (0..500).collect();
-        let chunks = shaped(&items);
-        let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
-        assert_eq!(sizes, [64, 64, 64, 64, 64, 64, 64, 32, 16, 4]);
-        let flat: Vec<usize> = chunks.concat();
+        let items: Vec<usize> = (0..1200).collect();
+        let sizes: Vec<usize> = shaped(&items[..500], 500).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [500]);
+        let sizes: Vec<usize> = shaped(&items[..499], 500).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [256, 128, 64, 32, 16, 2, 1]);
+        let sizes: Vec<usize> = shaped(&items, 500).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [500, 500, 128, 64, 8]);
+        let flat: Vec<usize> = shaped(&items, 500).concat();
         assert_eq!(flat, items);
 
-        let mut shapes: Vec<usize> = (1..=1000)
-            .flat_map(|n| shaped(&items[..n.min(500)]).into_iter().map(<[usize]>::len))
+        let mut shapes: Vec<usize> = (1..=1200)
+            .flat_map(|n| shaped(&items[..n], 500).into_iter().map(<[usize]>::len))
             .collect();
         shapes.sort_unstable();
         shapes.dedup();
-        assert_eq!(shapes, [1, 2, 4, 8, 16, 32, 64]);
-        assert!(shaped::<u8>(&[]).is_empty());
+        assert_eq!(shapes, [1, 2, 4, 8, 16, 32, 64, 128, 256, 500]);
+        assert!(shaped::<u8>(&[], 500).is_empty());
+        let sizes: Vec<usize> = shaped(&items[..500], 64).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [64, 64, 64, 64, 64, 64, 64, 32, 16, 4]);
+    }
+
+    #[test]
+    fn padded_lists_repeat_the_last_item_up_to_a_power_of_two() {
+        let items: Vec<usize> = (0..1100).collect();
+        let lists = padded(&items, 500);
+        let sizes: Vec<usize> = lists.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [500, 500, 128]);
+        assert_eq!(lists[0], (0..500).collect::<Vec<_>>());
+        assert_eq!(&lists[2][..100], &items[1000..]);
+        assert!(lists[2][100..].iter().all(|&i| i == 1099));
+        assert_eq!(padded(&items[..300], 500)[0].len(), 500);
+        assert_eq!(padded(&items[..40], 64)[0].len(), 64);
+        assert_eq!(padded(&[7], 500), vec![vec![7]]);
+        assert!(padded::<u8>(&[], 500).is_empty());
+    }
+
+    #[test]
+    fn placeholders_follow_the_backend() {
+        let mut numbered = Placeholders {
+            numbered: true,
+            count: 0,
+        };
+        assert_eq!(numbered.next(), "$1");
+        assert_eq!(numbered.rows(2, 2), "($2, $3), ($4, $5)");
+        let mut anonymous = Placeholders {
+            numbered: false,
+            count: 0,
+        };
+        assert_eq!(anonymous.list(3), "?, ?, ?");
     }
 }

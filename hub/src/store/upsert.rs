@@ -20,7 +20,7 @@ use vir_shared::keys::KEY_LEN;
 use super::ingest::Ingest;
 use super::kinds::{Kind, SignalKeys, StoredKey};
 use super::prefix::key_prefix;
-use super::shapes::shaped;
+use super::shapes::{max_rows, padded, shaped, Placeholders};
 use crate::error::StoreError;
 use crate::ops::Upsert;
 
@@ -33,10 +33,7 @@ pub(super) type Partners = BTreeMap<(String, String), Kind>;
 impl Ingest<'_> {
     /// Applies a run of upserts (distinct signal refs), in order.
     pub(super) async fn upsert_run(&mut self, run: &[&Upsert]) -> Result<(), StoreError> {
-        let mut new_refs = HashSet::new();
-        for chunk in shaped(run) {
-            new_refs.extend(self.insert_new(chunk).await?);
-        }
+        let new_refs: HashSet<String> = self.insert_new(run).await?.into_iter().collect();
         let known: Vec<&Upsert> = run
             .iter()
             .copied()
@@ -67,53 +64,48 @@ impl Ingest<'_> {
     /// on the insert: the SQLite driver hands every returned row over from its worker thread
     /// one by one, and for a whole run of new signals that cost more than the insert (profiled
     /// with `vir-bench --only store`).
-    async fn insert_new(&mut self, chunk: &[&Upsert]) -> Result<Vec<String>, StoreError> {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "SELECT signal_ref FROM signals WHERE region = $1 AND signal_ref IN ({})",
-            list.join(", ")
-        );
-        let mut query = sqlx::query(&sql).bind(self.region.as_str());
-        for u in chunk {
-            query = query.bind(u.signal_ref.as_str());
+    async fn insert_new(&mut self, run: &[&Upsert]) -> Result<Vec<String>, StoreError> {
+        let refs: Vec<&str> = run.iter().map(|u| u.signal_ref.as_str()).collect();
+        let mut known = HashSet::new();
+        for list in padded(&refs, max_rows(self.conn)) {
+            let mut p = Placeholders::for_conn(self.conn);
+            let sql = format!(
+                "SELECT signal_ref FROM signals WHERE region = {} AND signal_ref IN ({})",
+                p.next(),
+                p.list(list.len())
+            );
+            let mut query = sqlx::query(&sql).bind(self.region.as_str());
+            for signal_ref in list {
+                query = query.bind(signal_ref);
+            }
+            for row in query.fetch_all(&mut *self.conn).await? {
+                known.insert(row.try_get::<String, _>(0)?);
+            }
         }
-        let known: HashSet<String> = query
-            .fetch_all(&mut *self.conn)
-            .await?
-            .iter()
-            .map(|row| row.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()?;
-        let new: Vec<&Upsert> = chunk
+        let new: Vec<&Upsert> = run
             .iter()
             .copied()
             .filter(|u| !known.contains(u.signal_ref.as_str()))
             .collect();
         // New refs of a run are distinct (see `upsert_run`), so none of these conflict; a run
         // cut into chunks keeps shapes few (see `shapes.rs`).
-        for part in shaped(&new) {
-            let mut sql = String::from(
+        for part in shaped(&new, max_rows(self.conn)) {
+            let sql = format!(
                 "INSERT INTO signals (region, signal_ref, person_key, key_version, municipality, \
-                 active, created_ms, updated_ms) VALUES ",
+                 active, created_ms, updated_ms) VALUES {}",
+                Placeholders::for_conn(self.conn).rows(part.len(), 8)
             );
-            for i in 0..part.len() {
-                let p = 3 + 4 * i;
-                let sep = if i == 0 { "" } else { ", " };
-                sql.push_str(&format!(
-                    "{sep}($1, ${p}, ${}, ${}, ${}, 1, $2, $2)",
-                    p + 1,
-                    p + 2,
-                    p + 3
-                ));
-            }
-            let mut query = sqlx::query(&sql)
-                .bind(self.region.as_str())
-                .bind(self.now_ms);
+            let mut query = sqlx::query(&sql);
             for u in part {
                 query = query
+                    .bind(self.region.as_str())
                     .bind(u.signal_ref.as_str())
                     .bind(u.person_key.as_ref().map(|k| k.value.to_vec()))
                     .bind(u.person_key.as_ref().map(|k| i64::from(k.version)))
-                    .bind(u.municipality.as_str());
+                    .bind(u.municipality.as_str())
+                    .bind(1i64)
+                    .bind(self.now_ms)
+                    .bind(self.now_ms);
             }
             query.execute(&mut *self.conn).await?;
         }
@@ -172,18 +164,19 @@ impl Ingest<'_> {
     async fn lookup(&mut self, role: &str, keys: &[StoredKey]) -> Result<Vec<Hit>, StoreError> {
         let mut hits = Vec::new();
         let person = role == "person";
-        // $1 is the region; $2 the role for the other roles; then the keys.
-        let first = if person { 2 } else { 3 };
-        for chunk in shaped(keys) {
-            let placeholders: Vec<String> = (0..chunk.len())
-                .map(|i| format!("${}", i + first))
-                .collect();
+        // By prefix (the index, see `prefix.rs`); the whole key is compared below.
+        let mut prefixes: Vec<Vec<u8>> = keys.iter().map(|(value, _)| key_prefix(value)).collect();
+        prefixes.dedup();
+        for list in padded(&prefixes, max_rows(self.conn)) {
+            let mut p = Placeholders::for_conn(self.conn);
+            // Bound in this order: the region, the role (other roles), the prefixes.
             let sql = if person {
                 format!(
                     "SELECT person_key, key_version, region, signal_ref, 1 FROM signals \
-                     WHERE substr(person_key, 1, 8) IN ({}) AND active = 1 AND region <> $1 \
+                     WHERE region <> {} AND substr(person_key, 1, 8) IN ({}) AND active = 1 \
                      ORDER BY region, signal_ref",
-                    placeholders.join(", ")
+                    p.next(),
+                    p.list(list.len())
                 )
             } else {
                 format!(
@@ -191,18 +184,19 @@ impl Ingest<'_> {
                      CASE WHEN s.person_key IS NULL THEN 0 ELSE 1 END \
                      FROM signal_keys k JOIN signals s \
                      ON s.region = k.region AND s.signal_ref = k.signal_ref \
-                     WHERE k.role = $2 AND substr(k.key_value, 1, 8) IN ({}) AND s.active = 1 \
-                     AND k.region <> $1 ORDER BY k.region, k.signal_ref",
-                    placeholders.join(", ")
+                     WHERE k.region <> {} AND k.role = {} AND substr(k.key_value, 1, 8) IN ({}) \
+                     AND s.active = 1 ORDER BY k.region, k.signal_ref",
+                    p.next(),
+                    p.next(),
+                    p.list(list.len())
                 )
             };
             let mut query = sqlx::query(&sql).bind(self.region.as_str());
             if !person {
                 query = query.bind(role);
             }
-            // By prefix (the index, see `prefix.rs`); the whole key is compared below.
-            for (value, _) in chunk {
-                query = query.bind(key_prefix(value));
+            for prefix in list {
+                query = query.bind(prefix);
             }
             for row in query.fetch_all(&mut *self.conn).await? {
                 let value: Vec<u8> = row.try_get(0)?;

@@ -19,6 +19,8 @@
 //! numbered ones, and no scan. So statements are written with one placeholder per bound value,
 //! in binding order, and [`Placeholders`] writes `?` or `$n` for the connection's backend.
 
+use std::fmt::Write;
+
 use sqlx::AnyConnection;
 
 /// Most rows in one multi-row statement on SQLite: a whole run of upserts (`upsert::MAX_RUN`, a
@@ -92,25 +94,47 @@ impl Placeholders {
 
     /// The next placeholder.
     pub(crate) fn next(&mut self) -> String {
-        self.count += 1;
-        if self.numbered {
-            format!("${}", self.count)
-        } else {
-            "?".to_owned()
-        }
+        let mut out = String::new();
+        self.push_next(&mut out);
+        out
     }
 
     /// `n` placeholders separated by commas.
     pub(crate) fn list(&mut self, n: usize) -> String {
-        (0..n).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+        let mut out = String::with_capacity(n * 6);
+        self.push_list(&mut out, n);
+        out
     }
 
     /// `rows` tuples of `per_row` placeholders: the `VALUES` of a multi-row insert.
     pub(crate) fn rows(&mut self, rows: usize, per_row: usize) -> String {
-        (0..rows)
-            .map(|_| format!("({})", self.list(per_row)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        // Written into one string: a 500-row insert has thousands of placeholders.
+        let mut out = String::with_capacity(rows * (per_row * 6 + 4));
+        for row in 0..rows {
+            out.push_str(if row == 0 { "(" } else { ", (" });
+            self.push_list(&mut out, per_row);
+            out.push(')');
+        }
+        out
+    }
+
+    fn push_list(&mut self, out: &mut String, n: usize) {
+        for i in 0..n {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            self.push_next(out);
+        }
+    }
+
+    fn push_next(&mut self, out: &mut String) {
+        self.count += 1;
+        if self.numbered {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "${}", self.count);
+        } else {
+            out.push('?');
+        }
     }
 }
 

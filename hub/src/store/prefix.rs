@@ -1,8 +1,9 @@
 //! Key look-ups by prefix: the key indexes hold the first [`PREFIX_LEN`] bytes of a key, not
 //! all 64 (migration `0040_key_prefix_index`).
 //!
-//! Why: keys are OPRF outputs, uniformly spread, so 8 bytes tell them apart as well as 64 do
-//! (two of a billion keys share a prefix with a chance of about 3 in 100 million). An index of
+//! Why: keys are OPRF outputs, uniformly spread, so 8 bytes almost always tell them apart (a
+//! look-up among a billion stored keys meets another key with its prefix with a chance of about
+//! 1 in 18 billion, and then reads one row more). An index of
 //! 8-byte entries is a sixth the size of one of 64-byte entries, so at a million stored signals
 //! most of it stays in the page cache, and an insert touches fewer pages. Measured with
 //! `vir-bench` (BENCHMARKS.md). Every query that looks a key up this way also compares the whole

@@ -3,11 +3,11 @@
 //!
 //! Why: keys are OPRF outputs, uniformly spread, so 8 bytes almost always tell them apart (a
 //! look-up among a billion stored keys meets another key with its prefix with a chance of about
-//! 1 in 18 billion, and then reads one row more). An index of
-//! 8-byte entries is a sixth the size of one of 64-byte entries, so at a million stored signals
-//! most of it stays in the page cache, and an insert touches fewer pages. Measured with
-//! `vir-bench` (BENCHMARKS.md). Every query that looks a key up this way also compares the whole
-//! key and version, so a shared prefix never makes a match.
+//! 1 in 18 billion, and then reads one row more). An index of 8-byte entries is a sixth the size
+//! of one of 64-byte entries, so at a million stored signals most of it stays in the page cache,
+//! and an insert touches fewer pages. Measured with `vir-bench` (BENCHMARKS.md). Every query
+//! that looks a key up this way also compares the whole key and version, so a shared prefix
+//! never makes a match.
 //!
 //! The SQL expression must be written exactly as in the index (`substr(col, 1, 8)`) for the
 //! planners of SQLite and PostgreSQL to use it.

@@ -122,6 +122,15 @@ impl TestFed {
             .collect()
     }
 
+    /// The BSNs of the first `n` [`Self::unrelated_youths`], as the partner API takes them.
+    pub fn unrelated_bsns(&self, n: usize) -> Vec<String> {
+        self.unrelated_youths()
+            .iter()
+            .take(n)
+            .map(|p| p.bsn.to_string())
+            .collect()
+    }
+
     /// A living person aged 23 or more.
     pub fn adult(&self) -> &Person {
         let today = start_date();

@@ -143,12 +143,7 @@ async fn a_node_restored_from_pg_dump_has_the_same_signals_and_matches() {
         o.node_storage_urls.insert("drenthe".into(), url);
     })
     .await;
-    let youths: Vec<String> = t
-        .unrelated_youths()
-        .iter()
-        .take(6)
-        .map(|p| p.bsn.to_string())
-        .collect();
+    let youths = t.unrelated_bsns(6);
     let zl_org = t
         .fed
         .file

@@ -48,12 +48,7 @@ type Model = BTreeMap<(usize, usize), String>;
 
 async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     let mut t = TestFed::start().await;
-    let youths: Vec<String> = t
-        .unrelated_youths()
-        .iter()
-        .take(4)
-        .map(|p| p.bsn.to_string())
-        .collect();
+    let youths = t.unrelated_bsns(4);
     let mut model = Model::new();
     for step in &steps {
         match *step {

@@ -74,12 +74,7 @@ async fn s3_fault_proxy_cut_refuse_blackhole_keepalive_detects_and_delivery_resu
         c.links.connect_timeout_ms = 1000;
     })
     .await;
-    let youths: Vec<String> = t
-        .unrelated_youths()
-        .iter()
-        .take(18)
-        .map(|p| p.bsn.to_string())
-        .collect();
+    let youths = t.unrelated_bsns(18);
     eventually("Drenthe connected through the proxy", WAIT, || async {
         connected(&t).await.then_some(())
     })

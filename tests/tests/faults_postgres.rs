@@ -163,12 +163,7 @@ async fn postgres_killed_and_restarted_under_load_hub_and_node_recover() {
         o.node_storage_urls.insert("drenthe".into(), node_db);
     })
     .await;
-    let youths: Vec<String> = t
-        .unrelated_youths()
-        .iter()
-        .take(20)
-        .map(|p| p.bsn.to_string())
-        .collect();
+    let youths = t.unrelated_bsns(20);
     for bsn in &youths {
         create_until_done(&t, "zuid-limburg/jgz", bsn, "Marieke Smeets").await;
     }

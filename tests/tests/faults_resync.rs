@@ -119,12 +119,7 @@ async fn s6_node_offline_past_retention_resyncs_from_a_snapshot_and_equals_an_on
         c.feed_prune_interval_ms = 200;
     })
     .await;
-    let all: Vec<String> = t
-        .unrelated_youths()
-        .iter()
-        .take(16)
-        .map(|p| p.bsn.to_string())
-        .collect();
+    let all = t.unrelated_bsns(16);
     let (a, b) = all.split_at(8);
     let (drenthe, hw, zl) = ("drenthe/school", "hoeksche-waard/cjg", "zuid-limburg/jgz");
 

@@ -254,12 +254,7 @@ async fn s4_node_resends_after_lost_answers_without_double_effect() {
         c.links.keepalive_timeout_ms = 1000;
     })
     .await;
-    let youths: Vec<String> = t
-        .unrelated_youths()
-        .iter()
-        .take(12)
-        .map(|p| p.bsn.to_string())
-        .collect();
+    let youths = t.unrelated_bsns(12);
     for bsn in &youths {
         t.node_client("zuid-limburg/jgz")
             .create_signal(signal_request(bsn, "Marieke Smeets"))
@@ -364,12 +359,7 @@ async fn s2_node_killed_mid_batch_resumes_outbox_and_feed() {
         c.forwarder.batch_size = 2;
     })
     .await;
-    let youths: Vec<String> = t
-        .unrelated_youths()
-        .iter()
-        .take(30)
-        .map(|p| p.bsn.to_string())
-        .collect();
+    let youths = t.unrelated_bsns(30);
     for bsn in &youths {
         t.node_client("zuid-limburg/jgz")
             .create_signal(signal_request(bsn, "Marieke Smeets"))

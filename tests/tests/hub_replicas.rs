@@ -63,12 +63,7 @@ async fn nodes_on_two_hub_replicas_see_the_same_matches_and_feeds_stay_contiguou
         .await
         .expect("Zuid-Limburg on replica B");
 
-    let youths: Vec<String> = t
-        .unrelated_youths()
-        .iter()
-        .take(12)
-        .map(|p| p.bsn.to_string())
-        .collect();
+    let youths = t.unrelated_bsns(12);
     let (first, second) = youths.split_at(6);
     let drenthe_org = t
         .fed

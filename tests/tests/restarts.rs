@@ -29,12 +29,7 @@ async fn node_status(t: &TestFed, org: &str) -> pb::NodeStatusResponse {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_crashed_mid_stream_resumes_its_feed_without_loss_or_repetition() {
     let mut t = TestFed::start().await;
-    let youths: Vec<String> = t
-        .unrelated_youths()
-        .iter()
-        .take(24)
-        .map(|p| p.bsn.to_string())
-        .collect();
+    let youths = t.unrelated_bsns(24);
 
     for bsn in &youths {
         t.node_client("zuid-limburg/jgz")

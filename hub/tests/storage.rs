@@ -651,3 +651,80 @@ async fn state_survives_a_reopen() {
         state.close().await;
     }
 }
+
+/// The key index follows corrections, removals and rolled-back requests, and is whole again
+/// after a reopen (on SQLite it is rebuilt in memory when the writer connects; `key_index.rs`).
+#[tokio::test]
+async fn the_key_index_follows_every_change_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in vir_shared::db::testing::storage_urls(dir.path(), "hub_key_index").await {
+        let with_parent = |op_id, signal_ref: &str, person: u8, parent: u8| {
+            let mut op = upsert(op_id, signal_ref, key(person));
+            if let Some(pb::operation::Op::Upsert(u)) = &mut op.op {
+                u.parent_keys = vec![key(parent)];
+            }
+            op
+        };
+        let state = open(&url).await;
+        submit(
+            &state,
+            DRENTHE,
+            vec![
+                with_parent(1, "d-1", 2, 70),
+                upsert(2, "d-2", key(3)),
+                upsert(3, "d-3", key(6)),
+            ],
+        )
+        .await;
+        // A corrected BSN: d-2 is another person now. d-3 is removed.
+        submit(
+            &state,
+            DRENTHE,
+            vec![upsert(4, "d-2", key(4)), remove(5, "d-3")],
+        )
+        .await;
+        // Rolled back as a whole: the relay names no match.
+        let refused = state
+            .submit(
+                &region(HOEKSCHE),
+                vec![
+                    upsert(1, "h-1", key(5)),
+                    relay(2, "no-such-match", DRENTHE, "h-1", vec![1]),
+                ],
+            )
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+        state.close().await;
+
+        let state = open(&url).await;
+        submit(
+            &state,
+            LIMBURG,
+            vec![
+                upsert(1, "l-1", key(3)),
+                upsert(2, "l-2", key(4)),
+                with_parent(3, "l-3", 50, 70),
+                upsert(4, "l-4", key(5)),
+                upsert(5, "l-5", key(6)),
+            ],
+        )
+        .await;
+        let mut told: Vec<(String, String)> = feed(&state, LIMBURG)
+            .await
+            .iter()
+            .map(|item| {
+                let m = created(item);
+                (m.your_signal_ref.clone(), m.other_signal_ref.clone())
+            })
+            .collect();
+        told.sort();
+        assert_eq!(
+            told,
+            [
+                ("l-2".to_owned(), "d-2".to_owned()),
+                ("l-3".to_owned(), "d-1".to_owned())
+            ]
+        );
+        state.close().await;
+    }
+}

@@ -147,7 +147,7 @@ impl Db {
             Backend::Sqlite => &[][..],
             Backend::Postgres => tuning.postgres_session,
         };
-        let pool = pool_options(backend, connections, every)
+        let pool = pool_options(backend, connections, [every, &[]])
             .connect_with(options.clone())
             .await?;
         match backend {
@@ -155,9 +155,19 @@ impl Db {
             Backend::Postgres => postgres.run(&pool).await?,
         }
         let write_pool = match backend {
-            Backend::Sqlite => {
-                Some(pool_options(backend, 1, tuning.sqlite_writer).connect_lazy_with(options))
-            }
+            Backend::Sqlite => Some(
+                pool_options(
+                    backend,
+                    1,
+                    [tuning.sqlite_writer, tuning.sqlite_writer_state],
+                )
+                // The writer lives as long as the process: state it builds when it
+                // connects (`Tuning::sqlite_writer_state`) is not rebuilt every few
+                // minutes.
+                .max_lifetime(None)
+                .idle_timeout(None)
+                .connect_lazy_with(options),
+            ),
             Backend::Postgres => None,
         };
         Ok(Db {
@@ -197,16 +207,19 @@ pub struct Tuning {
     /// SQLite pragmas for the writer connection only (page cache, temporary storage,
     /// checkpoints), after the defaults.
     pub sqlite_writer: &'static [&'static str],
+    /// Statements that build per-connection state on the SQLite writer (temporary tables and
+    /// triggers), run after [`Tuning::sqlite_writer`] whenever the writer connects.
+    pub sqlite_writer_state: &'static [&'static str],
     /// Statements (`SET …`) for every PostgreSQL connection.
     pub postgres_session: &'static [&'static str],
 }
 
-/// A pool of up to `connections`, with the SQLite settings every connection gets, then `extra`
-/// (on either backend).
+/// A pool of up to `connections`, with the SQLite settings every connection gets, then the
+/// statements of `extra` in order (on either backend).
 fn pool_options(
     backend: Backend,
     connections: u32,
-    extra: &'static [&'static str],
+    extra: [&'static [&'static str]; 2],
 ) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(connections)
@@ -225,7 +238,7 @@ fn pool_options(
                         sqlx::query(pragma).execute(&mut *conn).await?;
                     }
                 }
-                for statement in extra {
+                for statement in extra.into_iter().flatten() {
                     sqlx::query(statement).execute(&mut *conn).await?;
                 }
                 Ok(())

@@ -17,13 +17,15 @@
 //! Submodules: [`nodes`] (node rows, chains, acks, status), [`ingest`] (applying operations),
 //! `upsert` (bulk upserts), `keys` (the other keys, reconciling a re-upserted signal),
 //! [`kinds`] (which kind of match a pair makes), `matching` (creating and ending matches), [`feed`] (appending and reading feed items),
-//! `prefix` (key look-ups by an indexed 8-byte prefix),
+//! `prefix` (key look-ups by an indexed 8-byte prefix), `key_index` (on SQLite, that index in
+//! the writer's memory),
 //! `moves` (verhuizing: routing a move, relaying the sealed hand-over as one `Inverhuis`,
 //! erasing a youth who died).
 
 pub mod feed;
 pub mod ingest;
 mod inzage;
+mod key_index;
 mod keys;
 pub mod kinds;
 mod matching;

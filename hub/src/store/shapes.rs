@@ -42,7 +42,7 @@ pub(crate) fn max_rows(conn: &AnyConnection) -> usize {
     }
 }
 
-fn is_sqlite(conn: &AnyConnection) -> bool {
+pub(crate) fn is_sqlite(conn: &AnyConnection) -> bool {
     conn.backend_name() == "SQLite"
 }
 

@@ -5,9 +5,13 @@
 //! - SQLite gives multi-row statements a statement journal (the pages they touch, in case one
 //!   row fails and the statement must be undone), in a temporary file: more writes than the WAL
 //!   itself. `temp_store = MEMORY` keeps it in memory.
-//! - The default page cache (2 MB) holds a fraction of the key indexes: a `Submit` of 500
-//!   signals spilled dirty pages mid-transaction and read index pages from the file again. The
-//!   writer (one connection, see `vir_shared::db`) gets 64 MB; readers keep the default.
+//! - The default page cache (2 MB) held a fraction of the on-disk key indexes: a `Submit` of
+//!   500 signals spilled dirty pages mid-transaction and read index pages from the file again.
+//!   The writer (one connection, see `vir_shared::db`) got 64 MB. Since the key index moved into
+//!   the writer's memory (`key_index.rs`) the pages a `Submit` writes are mostly at the ends of
+//!   the tables and the primary key, and 16 MB costs no more per signal at a million stored
+//!   keys than 64 MB did, with 30-50 MB less resident memory (`vir-bench --only scale`, side by
+//!   side). Readers keep the default.
 //! - In WAL mode the commit that crosses `wal_autocheckpoint` pages copies the WAL into the
 //!   database file and syncs it. At a million stored keys that sync of scattered index pages
 //!   cost more than everything else in the ingest, all of it inside a `Submit`. So a
@@ -25,15 +29,18 @@ use std::time::Duration;
 
 use vir_shared::db::{Backend, Db, Tuning};
 
+use super::key_index;
+
 pub(crate) const TUNING: Tuning = Tuning {
     sqlite_writer: &[
         "PRAGMA temp_store = MEMORY",
-        "PRAGMA cache_size = -65536",
+        "PRAGMA cache_size = -16384",
         // The backstop: 20,000 pages (80 MB of WAL) if the background checkpoints fall behind.
         "PRAGMA wal_autocheckpoint = 20000",
         // After a checkpoint the WAL file is cut back to this size.
         "PRAGMA journal_size_limit = 67108864",
     ],
+    sqlite_writer_state: key_index::SQLITE_WRITER,
     postgres_session: &["SET plan_cache_mode = force_custom_plan"],
 };
 

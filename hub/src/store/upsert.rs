@@ -12,15 +12,16 @@
 //!
 //! The kind of each match is the strongest that applies ([`super::kinds`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::Row;
 use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
+use super::key_index::{other_lookup_sqlite, person_lookup_sqlite, role_code};
 use super::kinds::{Kind, SignalKeys, StoredKey};
 use super::prefix::key_prefix;
-use super::shapes::{max_rows, padded, shaped, Placeholders};
+use super::shapes::{is_sqlite, max_rows, padded, shaped, Placeholders};
 use crate::error::StoreError;
 use crate::ops::Upsert;
 
@@ -136,9 +137,13 @@ impl Ingest<'_> {
                 continue;
             }
             let found = self.lookup(role, &wanted).await?;
+            let mut by_key: HashMap<StoredKey, Vec<&Hit>> = HashMap::new();
+            for hit in &found {
+                by_key.entry(hit.key).or_default().push(hit);
+            }
             for (own_ref, keys) in &own {
                 for key in role_keys(keys, role) {
-                    for hit in found.iter().filter(|h| h.key == key) {
+                    for hit in by_key.get(&key).into_iter().flatten() {
                         let kind = match role {
                             "person" => Kind::Client,
                             "parent" => Kind::Family,
@@ -160,26 +165,30 @@ impl Ingest<'_> {
         Ok(result)
     }
 
-    /// Active signals of other regions holding one of `keys` in `role`.
+    /// Active signals of other regions holding one of `keys` (sorted, distinct) in `role`.
     async fn lookup(&mut self, role: &str, keys: &[StoredKey]) -> Result<Vec<Hit>, StoreError> {
         let mut hits = Vec::new();
         let person = role == "person";
         // By prefix (the index, see `prefix.rs`); the whole key is compared below.
         let mut prefixes: Vec<Vec<u8>> = keys.iter().map(|(value, _)| key_prefix(value)).collect();
         prefixes.dedup();
+        let sqlite = is_sqlite(self.conn);
         for list in padded(&prefixes, max_rows(self.conn)) {
             let mut p = Placeholders::for_conn(self.conn);
-            // Bound in this order: the region, the role (other roles), the prefixes.
-            let sql = if person {
-                format!(
+            // Bound in this order: the region, the role (other roles), the prefixes. SQLite
+            // looks the prefixes up in the writer's in-memory index (`key_index.rs`),
+            // PostgreSQL in its expression indexes (`prefix.rs`).
+            let sql = match (sqlite, person) {
+                (true, true) => person_lookup_sqlite(&p.list(list.len())),
+                (true, false) => other_lookup_sqlite(&p.list(list.len())),
+                (false, true) => format!(
                     "SELECT person_key, key_version, region, signal_ref, 1 FROM signals \
                      WHERE region <> {} AND substr(person_key, 1, 8) IN ({}) AND active = 1 \
                      ORDER BY region, signal_ref",
                     p.next(),
                     p.list(list.len())
-                )
-            } else {
-                format!(
+                ),
+                (false, false) => format!(
                     "SELECT k.key_value, k.key_version, k.region, k.signal_ref, \
                      CASE WHEN s.person_key IS NULL THEN 0 ELSE 1 END \
                      FROM signal_keys k JOIN signals s \
@@ -189,12 +198,14 @@ impl Ingest<'_> {
                     p.next(),
                     p.next(),
                     p.list(list.len())
-                )
+                ),
             };
             let mut query = sqlx::query(&sql).bind(self.region.as_str());
-            if !person {
-                query = query.bind(role);
-            }
+            query = match (sqlite, person) {
+                (_, true) => query,
+                (true, false) => query.bind(role_code(role)),
+                (false, false) => query.bind(role),
+            };
             for prefix in list {
                 query = query.bind(prefix);
             }
@@ -213,7 +224,7 @@ impl Ingest<'_> {
             }
         }
         // Neither a version mismatch nor a shared prefix is a match: the lookup was by prefix.
-        hits.retain(|h| keys.contains(&h.key));
+        hits.retain(|h| keys.binary_search(&h.key).is_ok());
         Ok(hits)
     }
 

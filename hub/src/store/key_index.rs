@@ -1,0 +1,137 @@
+//! On SQLite, the key index lives in memory: a temporary table of the writer connection, kept
+//! exact by temporary triggers and rebuilt from the tables whenever the connection opens.
+//!
+//! Why (issue 9, profiled with `vir-bench --only scale`, BENCHMARKS.md): keys are OPRF outputs,
+//! uniformly spread, so every insert into an on-disk key index lands on a random leaf page.
+//! At a million stored keys a `Submit` of 500 signals dirtied some 500 index pages, each
+//! written to the WAL at commit and copied into the database file again at the checkpoint:
+//! the cost per signal grew with the number of stored keys. The index in memory is written
+//! nowhere; what is on disk is only appended to (the signals table in rowid order, the primary
+//! key in time order of the UUIDv7 signal refs).
+//!
+//! Why this is safe:
+//! - Every write of a key goes through the one writer connection (`vir_shared::db`: SQLite
+//!   writers are serialised on it), and the triggers fire inside the writing statement, so the
+//!   index changes in the same transaction and is rolled back with it. No write path of the
+//!   hub has to remember the index.
+//! - The index is rebuilt from the tables each time the writer connects, before its first
+//!   statement (the writer is kept open for the life of the process; see `vir_shared::db`).
+//!   A restored backup, a crash, a restart: the tables are the truth, the index follows.
+//! - Entries hold the 8-byte prefix and the row id (`prefix.rs`); every look-up reads the row
+//!   and compares the whole key and version, so even a stale entry could never make a match.
+//! - The readers never look a key up; the moves table keeps its own index on disk.
+//!
+//! Its size: about 30 bytes per key, some 30 MB at a million stored keys.
+//!
+//! PostgreSQL keeps its expression indexes on the tables (migration `0040_key_prefix_index`):
+//! there several hub replicas share the database, and the write path is not one connection.
+
+/// The role of a key in the index: a person key in `signals`, the others in `signal_keys`.
+pub(super) fn role_code(role: &str) -> i64 {
+    match role {
+        "person" => 0,
+        "parent" => 1,
+        "address" => 2,
+        _ => 3,
+    }
+}
+
+/// The same mapping, in SQL, for the triggers (`signal_keys.role` is checked to be one of
+/// these three).
+macro_rules! role_sql {
+    ($column:literal) => {
+        concat!(
+            "CASE ",
+            $column,
+            " WHEN 'parent' THEN 1 WHEN 'address' THEN 2 ELSE 3 END"
+        )
+    };
+}
+
+/// The statements the writer connection runs when it opens, after the pragmas (`temp_store =
+/// MEMORY` first: the temporary database then lives in memory).
+pub(super) const SQLITE_WRITER: &[&str] = &[
+    // (role, prefix, row id): one B-tree, no separate table.
+    "CREATE TEMP TABLE key_index (\
+        role INTEGER NOT NULL, prefix BLOB NOT NULL, row INTEGER NOT NULL, \
+        PRIMARY KEY (role, prefix, row)) WITHOUT ROWID",
+    // Person keys: row is `signals.rowid`.
+    "CREATE TEMP TRIGGER key_index_signal_insert AFTER INSERT ON main.signals \
+     WHEN new.person_key IS NOT NULL BEGIN \
+        INSERT OR IGNORE INTO key_index VALUES (0, substr(new.person_key, 1, 8), new.rowid); \
+     END",
+    "CREATE TEMP TRIGGER key_index_signal_update AFTER UPDATE OF person_key ON main.signals \
+     BEGIN \
+        DELETE FROM key_index WHERE role = 0 AND prefix = substr(old.person_key, 1, 8) \
+            AND row = old.rowid; \
+        INSERT OR IGNORE INTO key_index SELECT 0, substr(new.person_key, 1, 8), new.rowid \
+            WHERE new.person_key IS NOT NULL; \
+     END",
+    "CREATE TEMP TRIGGER key_index_signal_delete AFTER DELETE ON main.signals BEGIN \
+        DELETE FROM key_index WHERE role = 0 AND prefix = substr(old.person_key, 1, 8) \
+            AND row = old.rowid; \
+     END",
+    // Parent, address and fallback keys: row is `signal_keys.rowid`.
+    concat!(
+        "CREATE TEMP TRIGGER key_index_keys_insert AFTER INSERT ON main.signal_keys BEGIN ",
+        "INSERT OR IGNORE INTO key_index VALUES (",
+        role_sql!("new.role"),
+        ", substr(new.key_value, 1, 8), new.rowid); END"
+    ),
+    concat!(
+        "CREATE TEMP TRIGGER key_index_keys_update AFTER UPDATE ON main.signal_keys BEGIN ",
+        "DELETE FROM key_index WHERE role = ",
+        role_sql!("old.role"),
+        " AND prefix = substr(old.key_value, 1, 8) AND row = old.rowid; ",
+        "INSERT OR IGNORE INTO key_index VALUES (",
+        role_sql!("new.role"),
+        ", substr(new.key_value, 1, 8), new.rowid); END"
+    ),
+    concat!(
+        "CREATE TEMP TRIGGER key_index_keys_delete AFTER DELETE ON main.signal_keys BEGIN ",
+        "DELETE FROM key_index WHERE role = ",
+        role_sql!("old.role"),
+        " AND prefix = substr(old.key_value, 1, 8) AND row = old.rowid; END"
+    ),
+    // The rebuild, in index order (sorted inserts fill pages in sequence).
+    "INSERT INTO key_index SELECT 0, substr(person_key, 1, 8), rowid FROM main.signals \
+     WHERE person_key IS NOT NULL ORDER BY 2, 3",
+    concat!(
+        "INSERT INTO key_index SELECT ",
+        role_sql!("role"),
+        ", substr(key_value, 1, 8), rowid FROM main.signal_keys ORDER BY 1, 2, 3"
+    ),
+];
+
+/// Active signals of regions other than the first bound value holding a person key with one
+/// of the prefixes bound after it (`list`: their placeholders): person key, version, region,
+/// ref, 1.
+pub(super) fn person_lookup_sqlite(list: &str) -> String {
+    // CROSS JOIN: SQLite then takes the index as the outer loop, whatever its statistics say.
+    format!(
+        "SELECT s.person_key, s.key_version, s.region, s.signal_ref, 1 \
+         FROM temp.key_index i CROSS JOIN main.signals s ON s.rowid = i.row \
+         WHERE s.region <> ? AND i.role = 0 AND i.prefix IN ({list}) AND s.active = 1 \
+         ORDER BY s.region, s.signal_ref"
+    )
+}
+
+/// As [`person_lookup_sqlite`] for the other roles; bound: region, role code, prefixes. Yields
+/// key, version, region, ref, and whether the signal has a person key.
+pub(super) fn other_lookup_sqlite(list: &str) -> String {
+    format!(
+        "SELECT k.key_value, k.key_version, k.region, k.signal_ref, \
+         CASE WHEN s.person_key IS NULL THEN 0 ELSE 1 END \
+         FROM temp.key_index i CROSS JOIN main.signal_keys k ON k.rowid = i.row \
+         CROSS JOIN main.signals s ON s.region = k.region AND s.signal_ref = k.signal_ref \
+         WHERE k.region <> ? AND i.role = ? AND i.prefix IN ({list}) AND s.active = 1 \
+         ORDER BY k.region, k.signal_ref"
+    )
+}
+
+/// The regions other than `$3` with a signal (any status) on the person key `$1` of version
+/// `$2`, whose prefix is `$4`.
+pub(super) const REGIONS_WITH_PERSON_KEY_SQLITE: &str =
+    "SELECT DISTINCT s.region FROM temp.key_index i CROSS JOIN main.signals s ON s.rowid = i.row \
+     WHERE i.role = 0 AND i.prefix = $4 AND s.person_key = $1 AND s.key_version = $2 \
+     AND s.region <> $3 ORDER BY s.region";

@@ -1,5 +1,6 @@
 //! Key look-ups by prefix: the key indexes hold the first [`PREFIX_LEN`] bytes of a key, not
-//! all 64 (migration `0040_key_prefix_index`).
+//! all 64 (migration `0040_key_prefix_index` on PostgreSQL; on SQLite the index is in the
+//! writer's memory, `key_index.rs`).
 //!
 //! Why: keys are OPRF outputs, uniformly spread, so 8 bytes almost always tell them apart (a
 //! look-up among a billion stored keys meets another key with its prefix with a chance of about
@@ -9,8 +10,8 @@
 //! that looks a key up this way also compares the whole key and version, so a shared prefix
 //! never makes a match.
 //!
-//! The SQL expression must be written exactly as in the index (`substr(col, 1, 8)`) for the
-//! planners of SQLite and PostgreSQL to use it.
+//! The SQL expression must be written exactly as in the index (`substr(col, 1, 8)`) for
+//! PostgreSQL's planner to use it.
 
 /// Bytes of a key the index holds.
 pub(super) const PREFIX_LEN: usize = 8;

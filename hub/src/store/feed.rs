@@ -18,7 +18,7 @@ use vir_proto as pb;
 use vir_shared::RegionCode;
 
 use super::nodes::{decode_chain, encode_chain};
-use super::shapes::{max_rows, shaped, Placeholders};
+use super::shapes::insert_chunks;
 use super::{to_i64, to_u64, Store};
 use crate::error::StoreError;
 
@@ -61,13 +61,10 @@ pub(crate) async fn append_all(
         })
         .collect();
     chains.store(conn).await?;
-    for chunk in shaped(&rows, max_rows(conn)) {
-        let sql = format!(
-            "INSERT INTO feed (region, seq, created_ms, body, chain_digest) VALUES {}",
-            Placeholders::for_conn(conn).rows(chunk.len(), 5)
-        );
+    for chunk in insert_chunks(conn, &rows) {
+        let sql = chunk.sql("feed (region, seq, created_ms, body, chain_digest)", 5, "");
         let mut query = sqlx::query(&sql);
-        for (encoded, digest) in chunk {
+        for (encoded, digest) in chunk.rows {
             query = query
                 .bind(region.as_str())
                 .bind(seq)
@@ -76,7 +73,7 @@ pub(crate) async fn append_all(
                 .bind(digest.map(|d| d.to_vec()));
             seq += 1;
         }
-        query.execute(&mut *conn).await?;
+        chunk.pad(query, 5).execute(&mut *conn).await?;
     }
     to_u64(head, "feed_head")
 }

@@ -13,7 +13,7 @@ use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
 use super::kinds::{basis_gone, Kind, SignalKeys, StoredKey};
-use super::shapes::{max_rows, shaped, Placeholders};
+use super::shapes::insert_chunks;
 use super::upsert::{keys_of_upsert, Partners};
 use crate::error::StoreError;
 use crate::ops::Upsert;
@@ -58,14 +58,14 @@ impl Ingest<'_> {
                     .map(|(role, key)| (u.signal_ref.as_str(), role, key))
             })
             .collect();
-        for chunk in shaped(&rows, max_rows(self.conn)) {
-            let sql = format!(
-                "INSERT INTO signal_keys (region, signal_ref, role, key_value, key_version) \
-                 VALUES {} ON CONFLICT DO NOTHING",
-                Placeholders::for_conn(self.conn).rows(chunk.len(), 5)
+        for chunk in insert_chunks(self.conn, &rows) {
+            let sql = chunk.sql(
+                "signal_keys (region, signal_ref, role, key_value, key_version)",
+                5,
+                " ON CONFLICT DO NOTHING",
             );
             let mut query = sqlx::query(&sql);
-            for (signal_ref, role, (value, version)) in chunk {
+            for (signal_ref, role, (value, version)) in chunk.rows {
                 query = query
                     .bind(self.region.as_str())
                     .bind(*signal_ref)
@@ -73,7 +73,7 @@ impl Ingest<'_> {
                     .bind(value.to_vec())
                     .bind(*version);
             }
-            query.execute(&mut *self.conn).await?;
+            chunk.pad(query, 5).execute(&mut *self.conn).await?;
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use vir_shared::RegionCode;
 
 use super::ingest::Ingest;
 use super::kinds::Kind;
-use super::shapes::{max_rows, shaped, Placeholders};
+use super::shapes::insert_chunks;
 use crate::error::StoreError;
 use crate::ops::SignalRef;
 
@@ -37,14 +37,14 @@ impl Ingest<'_> {
     /// anything reads `matches`, and at the end of the transaction.
     pub(super) async fn flush_matches(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.new_matches);
-        for chunk in shaped(&pending, max_rows(self.conn)) {
-            let sql = format!(
-                "INSERT INTO matches (match_id, kind, region_a, ref_a, region_b, ref_b, \
-                 created_ms) VALUES {}",
-                Placeholders::for_conn(self.conn).rows(chunk.len(), 7)
+        for chunk in insert_chunks(self.conn, &pending) {
+            let sql = chunk.sql(
+                "matches (match_id, kind, region_a, ref_a, region_b, ref_b, created_ms)",
+                7,
+                "",
             );
             let mut query = sqlx::query(&sql);
-            for m in chunk {
+            for m in chunk.rows {
                 query = query
                     .bind(m.match_id.as_str())
                     .bind(m.kind.label())
@@ -54,7 +54,7 @@ impl Ingest<'_> {
                     .bind(m.other_ref.as_str())
                     .bind(self.now_ms);
             }
-            query.execute(&mut *self.conn).await?;
+            chunk.pad(query, 7).execute(&mut *self.conn).await?;
         }
         Ok(())
     }

@@ -63,6 +63,16 @@ impl Store {
         let db =
             Db::connect_tuned(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR, tuning::TUNING).await?;
         tuning::spawn_checkpoints(&db);
+        if db.backend == Backend::Sqlite {
+            // The writer connects here, not at the first request: it builds the key index
+            // (`key_index.rs`), some seconds per million stored signals.
+            let started = std::time::Instant::now();
+            drop(db.write().await?);
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "writer connected, key index built"
+            );
+        }
         Ok(Store { db })
     }
 

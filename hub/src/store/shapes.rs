@@ -21,7 +21,9 @@
 
 use std::fmt::Write;
 
-use sqlx::AnyConnection;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection};
 
 /// Most rows in one multi-row statement on SQLite: a whole run of upserts (`upsert::MAX_RUN`, a
 /// node's default forward batch) fills one.
@@ -75,6 +77,80 @@ pub(crate) fn padded<T: Clone>(items: &[T], max: usize) -> Vec<Vec<T>> {
             chunk
         })
         .collect()
+}
+
+/// One multi-row `INSERT` of a run of rows ([`insert_chunks`]).
+pub(crate) struct InsertChunk<'a, T> {
+    /// The rows to insert, in order.
+    pub(crate) rows: &'a [T],
+    /// The rows of the statement: more than `rows` on SQLite, where the rest are padding.
+    shape: usize,
+    sqlite: bool,
+}
+
+/// `items` as multi-row INSERTs. On SQLite: one statement per [`max_rows`], padded to a power of
+/// two with rows of NULLs that the statement drops, so a `Submit` of any size takes one insert
+/// per table and role (every statement is a hand-over to the driver's worker thread and back,
+/// see the module notes) while the SQL texts stay few and cached. On PostgreSQL: [`shaped`],
+/// exact rows.
+pub(crate) fn insert_chunks<'a, T>(
+    conn: &AnyConnection,
+    items: &'a [T],
+) -> Vec<InsertChunk<'a, T>> {
+    chunks_for(is_sqlite(conn), max_rows(conn), items)
+}
+
+fn chunks_for<T>(sqlite: bool, max: usize, items: &[T]) -> Vec<InsertChunk<'_, T>> {
+    if !sqlite {
+        return shaped(items, max)
+            .into_iter()
+            .map(|rows| InsertChunk {
+                rows,
+                shape: rows.len(),
+                sqlite,
+            })
+            .collect();
+    }
+    items
+        .chunks(max)
+        .map(|rows| InsertChunk {
+            rows,
+            shape: rows.len().next_power_of_two().min(max),
+            sqlite,
+        })
+        .collect()
+}
+
+impl<T> InsertChunk<'_, T> {
+    /// The statement: `INSERT INTO {into} VALUES …{tail}`; on SQLite `INSERT INTO {into} SELECT
+    /// * FROM (VALUES …) WHERE column1 IS NOT NULL{tail}`, which drops the padding (the first
+    /// column of every table written this way is `NOT NULL`).
+    pub(crate) fn sql(&self, into: &str, per_row: usize, tail: &str) -> String {
+        let mut p = Placeholders {
+            numbered: !self.sqlite,
+            count: 0,
+        };
+        let values = p.rows(self.shape, per_row);
+        if self.sqlite {
+            format!(
+                "INSERT INTO {into} SELECT * FROM (VALUES {values}) WHERE column1 IS NOT NULL{tail}"
+            )
+        } else {
+            format!("INSERT INTO {into} VALUES {values}{tail}")
+        }
+    }
+
+    /// Binds the padding rows' NULLs, after the rows themselves.
+    pub(crate) fn pad<'q>(
+        &self,
+        mut query: Query<'q, Any, AnyArguments<'q>>,
+        per_row: usize,
+    ) -> Query<'q, Any, AnyArguments<'q>> {
+        for _ in 0..(self.shape - self.rows.len()) * per_row {
+            query = query.bind(None::<i64>);
+        }
+        query
+    }
 }
 
 /// Writes the placeholders of one statement in binding order: `?` on SQLite, `$1, $2, …` on
@@ -178,6 +254,29 @@ mod tests {
         assert_eq!(padded(&items[..40], 64)[0].len(), 64);
         assert_eq!(padded(&[7], 500), vec![vec![7]]);
         assert!(padded::<u8>(&[], 500).is_empty());
+    }
+
+    #[test]
+    fn sqlite_inserts_take_one_padded_statement_per_chunk() {
+        let items: Vec<usize> = (0..1100).collect();
+        let chunks = chunks_for(true, 500, &items);
+        let sizes: Vec<(usize, usize)> = chunks.iter().map(|c| (c.rows.len(), c.shape)).collect();
+        assert_eq!(sizes, [(500, 500), (500, 500), (100, 128)]);
+        let sql =
+            chunks_for(true, 500, &items[..3])[0].sql("t (a, b)", 2, " ON CONFLICT DO NOTHING");
+        assert_eq!(
+            sql,
+            "INSERT INTO t (a, b) SELECT * FROM (VALUES (?, ?), (?, ?), (?, ?), (?, ?)) \
+             WHERE column1 IS NOT NULL ON CONFLICT DO NOTHING"
+        );
+        let postgres = chunks_for(false, 64, &items[..100]);
+        let sizes: Vec<(usize, usize)> = postgres.iter().map(|c| (c.rows.len(), c.shape)).collect();
+        assert_eq!(sizes, [(64, 64), (32, 32), (4, 4)]);
+        assert_eq!(
+            chunks_for(false, 64, &items[..1])[0].sql("t (a)", 1, ""),
+            "INSERT INTO t (a) VALUES ($1)"
+        );
+        assert!(chunks_for::<u8>(true, 500, &[]).is_empty());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::ingest::Ingest;
 use super::key_index::{other_lookup_sqlite, person_lookup_sqlite, role_code};
 use super::kinds::{Kind, SignalKeys, StoredKey};
 use super::prefix::key_prefix;
-use super::shapes::{is_sqlite, max_rows, padded, shaped, Placeholders};
+use super::shapes::{insert_chunks, is_sqlite, max_rows, padded, Placeholders};
 use crate::error::StoreError;
 use crate::ops::Upsert;
 
@@ -90,14 +90,15 @@ impl Ingest<'_> {
             .collect();
         // New refs of a run are distinct (see `upsert_run`), so none of these conflict; a run
         // cut into chunks keeps shapes few (see `shapes.rs`).
-        for part in shaped(&new, max_rows(self.conn)) {
-            let sql = format!(
-                "INSERT INTO signals (region, signal_ref, person_key, key_version, municipality, \
-                 active, created_ms, updated_ms) VALUES {}",
-                Placeholders::for_conn(self.conn).rows(part.len(), 8)
+        for part in insert_chunks(self.conn, &new) {
+            let sql = part.sql(
+                "signals (region, signal_ref, person_key, key_version, municipality, active, \
+                 created_ms, updated_ms)",
+                8,
+                "",
             );
             let mut query = sqlx::query(&sql);
-            for u in part {
+            for u in part.rows {
                 query = query
                     .bind(self.region.as_str())
                     .bind(u.signal_ref.as_str())
@@ -108,7 +109,7 @@ impl Ingest<'_> {
                     .bind(self.now_ms)
                     .bind(self.now_ms);
             }
-            query.execute(&mut *self.conn).await?;
+            part.pad(query, 8).execute(&mut *self.conn).await?;
         }
         Ok(new.iter().map(|u| u.signal_ref.to_string()).collect())
     }

@@ -3,9 +3,11 @@
 //! A multi-row `INSERT` or an `IN (…)` list has one SQL text per row count. Each distinct text
 //! is parsed and planned again unless it is still in the connection's statement cache, so
 //! arbitrary counts (a `Submit` makes as many matches and feed items as it happens to) would
-//! keep re-preparing. So rows go in chunks of the backend's [`max_rows`], and the rest in
-//! descending powers of two: at most ten SQL texts per statement, which stay cached. An `IN` list
-//! is padded instead ([`padded`]): one statement for up to [`max_rows`] keys.
+//! keep re-preparing. So rows go in chunks of the backend's [`max_rows`], padded to a few fixed
+//! shapes: an `IN` list by repeating its last value ([`padded`]), an SQLite insert by rows of
+//! NULLs that the statement drops ([`insert_chunks`]); one statement for up to [`max_rows`] rows.
+//! PostgreSQL inserts are cut into descending powers of two instead ([`shaped`]): at most ten
+//! SQL texts per statement, which stay cached.
 //!
 //! Every statement is a round trip to the SQLite driver's worker thread, and every row it
 //! returns another: in a profile of bulk ingest (`perf record -g`, `vir-bench --only store`) a

@@ -276,14 +276,12 @@ impl Ingest<'_> {
         self.pending.entry(region.clone()).or_default().push(body);
     }
 
-    /// Writes the feed items of this transaction, region by region (in a fixed order), and
+    /// Writes the feed items of this transaction (all regions at once, `feed::append_all`), and
     /// returns the outcome with the new feed heads.
     async fn finish(mut self) -> Result<SubmitOutcome, StoreError> {
         self.flush_matches().await?;
-        for (region, bodies) in std::mem::take(&mut self.pending) {
-            let head = append_all(self.conn, &region, bodies, self.now_ms).await?;
-            self.outcome.feed_heads.insert(region, head);
-        }
+        let pending = std::mem::take(&mut self.pending);
+        self.outcome.feed_heads = append_all(self.conn, pending, self.now_ms).await?;
         Ok(self.outcome)
     }
 

@@ -12,6 +12,7 @@
 //! puts the chain back, so subscribers receive exactly what was appended.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -47,7 +48,9 @@ pub(crate) async fn append_all(
     let mut chains = Chains::default();
     let mut rows: Vec<(RegionCode, i64, Vec<u8>, Option<[u8; 32]>)> = Vec::new();
     for (region, bodies) in pending {
-        let mut seq = to_i64(heads[&region]) - bodies.len() as i64 + 1;
+        // `reserve` returned a head for every region or failed.
+        let head = heads.get(&region).copied().unwrap_or_default();
+        let mut seq = to_i64(head) - bodies.len() as i64 + 1;
         for mut body in bodies {
             let digest = chains.take_from(&mut body);
             // Only the body is encoded; seq and time are columns, filled in when read.
@@ -88,7 +91,8 @@ async fn reserve(
     let mut cases = String::new();
     for _ in pending {
         let (region, count) = (p.next(), p.next());
-        cases.push_str(&format!(" WHEN {region} THEN {count}"));
+        // Writing to a String cannot fail.
+        let _ = write!(cases, " WHEN {region} THEN {count}");
     }
     let sql = format!(
         "UPDATE nodes SET feed_head = feed_head + CASE region{cases} END \

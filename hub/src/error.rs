@@ -34,6 +34,15 @@ pub enum StoreError {
     /// Stored data that does not decode (a feed body, a certificate chain, a counter).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// Another hub process holds the SQLite database (`store::lock_sqlite`).
+    #[error(
+        "another hub process is using this SQLite database (lock {0}); one hub process per \
+         SQLite database, replicas need PostgreSQL"
+    )]
+    InUse(String),
+    /// The lock file of an SQLite database could not be made or locked.
+    #[error("SQLite database lock: {0}")]
+    Lock(String),
 }
 
 impl From<sqlx::Error> for HubError {

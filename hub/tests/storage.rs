@@ -728,3 +728,24 @@ async fn the_key_index_follows_every_change_across_a_reopen() {
         state.close().await;
     }
 }
+
+/// One hub process per SQLite database: its key index lives in the writer's memory, so a second
+/// store on the same file is refused while the first is open, and allowed once it is closed.
+#[tokio::test]
+async fn a_second_hub_on_the_same_sqlite_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = vir_shared::db::sqlite_url(&dir.path().join("hub.sqlite"));
+    let first = open(&url).await;
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap());
+    let refused = HubState::open(&url, &nodes(), clock.clone())
+        .await
+        .err()
+        .expect("a second hub on the same SQLite database");
+    assert!(
+        refused.to_string().contains("another hub process"),
+        "{refused}"
+    );
+    first.close().await;
+    let second = HubState::open(&url, &nodes(), clock).await.unwrap();
+    second.close().await;
+}

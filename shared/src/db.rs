@@ -14,7 +14,7 @@
 //! each start cold and read every index page they touch from the file again; one writer
 //! connection keeps its cache warm (profiled: this dominated hub ingest at a million keys).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -247,13 +247,22 @@ fn pool_options(
 }
 
 fn sqlite_dir(url: &str) -> Option<String> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next()?;
-    let parent = Path::new(path).parent()?;
+    let path = sqlite_path(url)?;
+    let parent = path.parent()?;
     let s = parent.to_string_lossy().into_owned();
     (!s.is_empty()).then_some(s)
+}
+
+/// The database file of an SQLite URL; `None` for an in-memory database or another backend.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path.is_empty()
+        || path.starts_with(":memory:")
+        || query.split('&').any(|kv| kv == "mode=memory");
+    (!in_memory).then(|| PathBuf::from(path))
 }
 
 /// Helpers for the storage test suites, which run on SQLite always and on PostgreSQL when
@@ -300,5 +309,26 @@ pub mod testing {
             .unwrap_or_else(|e| panic!("creating test database {db}: {e}"));
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
         Some(format!("{base}/{db}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_path_names_the_file_and_not_memory() {
+        let url = sqlite_url(Path::new("/var/lib/vir/hub.sqlite"));
+        assert_eq!(
+            sqlite_path(&url),
+            Some(PathBuf::from("/var/lib/vir/hub.sqlite"))
+        );
+        assert_eq!(sqlite_path("sqlite:hub.db"), Some(PathBuf::from("hub.db")));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(
+            sqlite_path("sqlite://shared?mode=memory&cache=shared"),
+            None
+        );
+        assert_eq!(sqlite_path("postgres://h/db"), None);
     }
 }

@@ -38,6 +38,10 @@ pub mod snapshot;
 mod tuning;
 mod upsert;
 
+use std::fs::{File, TryLockError};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
 use sqlx::migrate::Migrator;
 use sqlx::AnyConnection;
 use vir_shared::db::{Backend, Db, WriteTx};
@@ -55,11 +59,15 @@ pub use nodes::{NodeRow, StatusCounts};
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    /// On SQLite, the lock that keeps a second hub process off the database while this store is
+    /// open (see [`lock_sqlite`]); released by [`Store::close`] or when the process ends.
+    sqlite_lock: Arc<Mutex<Option<File>>>,
 }
 
 impl Store {
     /// Connects to `sqlite://…` or `postgres://…` and runs the migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let sqlite_lock = Arc::new(Mutex::new(lock_sqlite(url)?));
         let db =
             Db::connect_tuned(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR, tuning::TUNING).await?;
         tuning::spawn_checkpoints(&db);
@@ -73,7 +81,7 @@ impl Store {
                 "writer connected, key index built"
             );
         }
-        Ok(Store { db })
+        Ok(Store { db, sqlite_lock })
     }
 
     pub fn db(&self) -> &Db {
@@ -86,6 +94,11 @@ impl Store {
 
     pub async fn close(&self) {
         self.db.close().await;
+        // Dropping the file releases the lock.
+        self.sqlite_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
     }
 
     /// Begins the write transaction of a `Submit`. On SQLite, [`Db::write`] already serialises
@@ -102,6 +115,38 @@ impl Store {
         }
         Ok(tx)
     }
+}
+
+/// Takes the lock of an SQLite hub database (`<database>.lock` beside it), or refuses: one hub
+/// process per SQLite database. Its key index lives in the writer connection's memory
+/// (`key_index.rs`), so keys written by a second process would be missing from it and their
+/// matches missed. The operating system releases the lock when the process ends, also on a
+/// crash. Replicas share PostgreSQL instead.
+fn lock_sqlite(url: &str) -> Result<Option<File>, StoreError> {
+    let Some(path) = vir_shared::db::sqlite_path(url) else {
+        return Ok(None);
+    };
+    let mut lock_path = path.into_os_string();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| lock_error(&lock_path, e))?;
+    }
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| lock_error(&lock_path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Err(StoreError::InUse(lock_path.display().to_string())),
+        Err(TryLockError::Error(e)) => Err(lock_error(&lock_path, e)),
+    }
+}
+
+fn lock_error(path: &std::path::Path, e: std::io::Error) -> StoreError {
+    StoreError::Lock(format!("{}: {e}", path.display()))
 }
 
 /// The connection inside a write transaction.

@@ -6,7 +6,8 @@
 //!
 //! SQLite allows one writer at a time. Rather than let concurrent write transactions fail with
 //! SQLITE_BUSY when they upgrade their lock, writers take [`Db::write`], which serialises them in
-//! the process for SQLite and is free for PostgreSQL.
+//! the process for SQLite, and on PostgreSQL when the service asks for it
+//! ([`Tuning::postgres_serialised_writes`]).
 //!
 //! On SQLite every [`Db::write`] transaction also runs on the same connection, kept apart from
 //! the readers' pool. SQLite drops a connection's whole page cache when another connection has
@@ -53,7 +54,13 @@ pub struct Db {
     writer: Arc<Mutex<()>>,
     /// SQLite: the one connection [`Db::write`] uses (see the module docs).
     write_pool: Option<AnyPool>,
+    /// PostgreSQL: [`Db::write`] takes [`WRITER_LOCK`] ([`Tuning::postgres_serialised_writes`]).
+    serialise_postgres_writes: bool,
 }
+
+/// The transaction-level advisory lock of [`Tuning::postgres_serialised_writes`] (the bytes of
+/// "vir_writ"; advisory locks are per database, so services on one server do not share it).
+const WRITER_LOCK: i64 = 0x7669_725f_7772_6974;
 
 /// A write transaction; for SQLite it also holds the process-wide writer lock.
 pub struct WriteTx {
@@ -175,6 +182,7 @@ impl Db {
             backend,
             writer: Arc::new(Mutex::new(())),
             write_pool,
+            serialise_postgres_writes: tuning.postgres_serialised_writes,
         })
     }
 
@@ -184,12 +192,18 @@ impl Db {
             Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
             Backend::Postgres => None,
         };
-        let tx = self
+        let mut tx = self
             .write_pool
             .as_ref()
             .unwrap_or(&self.pool)
             .begin()
             .await?;
+        if self.backend == Backend::Postgres && self.serialise_postgres_writes {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITER_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
         Ok(WriteTx { tx, _guard: guard })
     }
 
@@ -212,6 +226,11 @@ pub struct Tuning {
     pub sqlite_writer_state: &'static [&'static str],
     /// Statements (`SET …`) for every PostgreSQL connection.
     pub postgres_session: &'static [&'static str],
+    /// PostgreSQL: every [`Db::write`] transaction first takes one advisory lock, so the
+    /// database's writers go one at a time, as they do on SQLite, across processes too. For a
+    /// service whose write transactions take shared rows (counters) in an order that depends on
+    /// the data, which under concurrency deadlocks.
+    pub postgres_serialised_writes: bool,
 }
 
 /// A pool of up to `connections`, with the SQLite settings every connection gets, then the

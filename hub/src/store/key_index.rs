@@ -11,9 +11,10 @@
 //!
 //! Why this is safe:
 //! - Every write of a key goes through the one writer connection (`vir_shared::db`: SQLite
-//!   writers are serialised on it), and the triggers fire inside the writing statement, so the
-//!   index changes in the same transaction and is rolled back with it. No write path of the
-//!   hub has to remember the index.
+//!   writers are serialised on it) of the one hub process (the store holds a file lock beside
+//!   the database, `super::lock_sqlite`), and the triggers fire inside the writing statement,
+//!   so the index changes in the same transaction and is rolled back with it. No write path of
+//!   the hub has to remember the index.
 //! - The index is rebuilt from the tables each time the writer connects, before its first
 //!   statement (the writer is kept open for the life of the process; see `vir_shared::db`).
 //!   A restored backup, a crash, a restart: the tables are the truth, the index follows.

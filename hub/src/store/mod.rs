@@ -16,11 +16,11 @@
 //!
 //! Submodules: [`nodes`] (node rows, chains, acks, status), [`ingest`] (applying operations),
 //! `upsert` (bulk upserts), `keys` (the other keys, reconciling a re-upserted signal),
-//! [`kinds`] (which kind of match a pair makes), `matching` (creating and ending matches), [`feed`] (appending and reading feed items),
-//! `prefix` (key look-ups by an indexed 8-byte prefix), `key_index` (on SQLite, that index in
-//! the writer's memory),
-//! `moves` (verhuizing: routing a move, relaying the sealed hand-over as one `Inverhuis`,
-//! erasing a youth who died).
+//! [`kinds`] (which kind of match a pair makes), `matching` (creating and ending matches),
+//! [`feed`] (appending and reading feed items), `prefix` (key look-ups by an indexed 8-byte
+//! prefix), `key_index` (on SQLite, that index in the writer's memory), `shapes` (multi-row
+//! statements), `moves` (verhuizing: routing a move, relaying the sealed hand-over as one
+//! `Inverhuis`, erasing a youth who died).
 
 pub mod feed;
 pub mod ingest;

@@ -42,6 +42,9 @@ pub(crate) const TUNING: Tuning = Tuning {
     ],
     sqlite_writer_state: key_index::SQLITE_WRITER,
     postgres_session: &["SET plan_cache_mode = force_custom_plan"],
+    // A `Submit` locks the signals table (`Store::begin_submit`); the other writes touch one
+    // row each. Replicas write concurrently.
+    postgres_serialised_writes: false,
 };
 
 /// How often the background task checkpoints (see the module notes).

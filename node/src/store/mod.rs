@@ -34,14 +34,21 @@ pub mod moves;
 use chrono::NaiveDate;
 use sqlx::migrate::Migrator;
 use sqlx::AnyConnection;
-use vir_shared::db::{Db, DbError};
+use vir_shared::db::{Db, DbError, Tuning};
 
 pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Connects to the node's storage and runs its migrations.
+/// Connects to the node's storage and runs its migrations. Write transactions go one at a time
+/// on PostgreSQL as on SQLite: they take the `counters` rows (outbox, notification) in an order
+/// that depends on what they do (a new signal with a regional match, a match from the hub with
+/// an envelope to queue), and concurrent ones deadlocked (seen in `backup_restore` on CI).
 pub async fn connect(url: &str) -> Result<Db, DbError> {
-    Db::connect(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR).await
+    let tuning = Tuning {
+        postgres_serialised_writes: true,
+        ..Tuning::default()
+    };
+    Db::connect_tuned(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR, tuning).await
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -328,3 +328,41 @@ async fn signals_expire_on_their_end_date() {
     })
     .await;
 }
+
+/// Write transactions that take the counters in opposite orders, several at once, all commit:
+/// on PostgreSQL they go one at a time (`store::connect`), as on SQLite. Without that,
+/// PostgreSQL aborts one of two crossing transactions as a deadlock.
+#[tokio::test]
+async fn write_transactions_taking_counters_in_crossing_orders_all_commit() {
+    for_each_backend("node_counters", |url| async move {
+        let db = Arc::new(super::connect(&url).await.unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let order = if i % 2 == 0 {
+                    [counter::OUTBOX, counter::NOTIFICATION]
+                } else {
+                    [counter::NOTIFICATION, counter::OUTBOX]
+                };
+                for _ in 0..4 {
+                    let mut tx = db.write().await?;
+                    super::next_value(&mut tx.tx, order[0]).await?;
+                    // Long enough for the other order to take its first row meanwhile.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    super::next_value(&mut tx.tx, order[1]).await?;
+                    tx.commit().await?;
+                }
+                Ok::<(), super::StoreError>(())
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let mut conn = db.pool.acquire().await.unwrap();
+        for name in [counter::OUTBOX, counter::NOTIFICATION] {
+            assert_eq!(counter_value(&mut conn, name).await.unwrap(), 24, "{name}");
+        }
+    })
+    .await;
+}

@@ -41,6 +41,9 @@ mod upsert;
 use std::fs::{File, TryLockError};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{ConstantBuilder, Retryable};
 
 use sqlx::migrate::Migrator;
 use sqlx::AnyConnection;
@@ -67,7 +70,7 @@ pub struct Store {
 impl Store {
     /// Connects to `sqlite://…` or `postgres://…` and runs the migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let sqlite_lock = Arc::new(Mutex::new(lock_sqlite(url)?));
+        let sqlite_lock = Arc::new(Mutex::new(lock_sqlite(url).await?));
         let db =
             Db::connect_tuned(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR, tuning::TUNING).await?;
         tuning::spawn_checkpoints(&db);
@@ -121,8 +124,9 @@ impl Store {
 /// process per SQLite database. Its key index lives in the writer connection's memory
 /// (`key_index.rs`), so keys written by a second process would be missing from it and their
 /// matches missed. The operating system releases the lock when the process ends, also on a
-/// crash. Replicas share PostgreSQL instead.
-fn lock_sqlite(url: &str) -> Result<Option<File>, StoreError> {
+/// crash; a hub restarted at once may find it held for a moment, so a held lock is retried for
+/// [`LOCK_WAIT`] before the store refuses. Replicas share PostgreSQL instead.
+async fn lock_sqlite(url: &str) -> Result<Option<File>, StoreError> {
     let Some(path) = vir_shared::db::sqlite_path(url) else {
         return Ok(None);
     };
@@ -138,12 +142,34 @@ fn lock_sqlite(url: &str) -> Result<Option<File>, StoreError> {
         .write(true)
         .open(&lock_path)
         .map_err(|e| lock_error(&lock_path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(TryLockError::WouldBlock) => Err(StoreError::InUse(lock_path.display().to_string())),
-        Err(TryLockError::Error(e)) => Err(lock_error(&lock_path, e)),
-    }
+    let held = || StoreError::InUse(lock_path.display().to_string());
+    let take = || async {
+        match file.try_lock() {
+            Ok(()) => Ok(()),
+            Err(TryLockError::WouldBlock) => Err(held()),
+            Err(TryLockError::Error(e)) => Err(lock_error(&lock_path, e)),
+        }
+    };
+    let mut told = false;
+    take.retry(
+        ConstantBuilder::default()
+            .with_delay(LOCK_RETRY)
+            .with_max_times((LOCK_WAIT.as_millis() / LOCK_RETRY.as_millis()) as usize),
+    )
+    .when(|e| matches!(e, StoreError::InUse(_)))
+    .notify(|_, _| {
+        if !told {
+            told = true;
+            tracing::warn!(lock = %lock_path.display(), "SQLite database locked by another hub; waiting");
+        }
+    })
+    .await?;
+    Ok(Some(file))
 }
+
+/// How long [`lock_sqlite`] waits for a held lock, and how often it tries.
+const LOCK_WAIT: Duration = Duration::from_secs(15);
+const LOCK_RETRY: Duration = Duration::from_millis(100);
 
 fn lock_error(path: &std::path::Path, e: std::io::Error) -> StoreError {
     StoreError::Lock(format!("{}: {e}", path.display()))

@@ -9,9 +9,7 @@ use vir_proto as pb;
 use vir_shared::RegionCode;
 
 use super::ingest::Ingest;
-use super::key_index::REGIONS_WITH_PERSON_KEY_SQLITE;
-use super::prefix::key_prefix;
-use super::shapes::is_sqlite;
+use super::prefix::{key_prefix, regions_with_person_key_sql};
 use crate::error::HubError;
 use crate::ops::{InzageAnswer, InzageRequest};
 
@@ -38,14 +36,7 @@ impl Ingest<'_> {
             // The same region asking again under the same id: already routed.
             return Ok(());
         }
-        let sql = if is_sqlite(self.conn) {
-            REGIONS_WITH_PERSON_KEY_SQLITE
-        } else {
-            "SELECT DISTINCT region FROM signals \
-             WHERE substr(person_key, 1, 8) = $4 AND person_key = $1 AND key_version = $2 \
-             AND region <> $3 ORDER BY region"
-        };
-        let rows = sqlx::query(sql)
+        let rows = sqlx::query(regions_with_person_key_sql(self.conn))
             .bind(person_key.value.to_vec())
             .bind(i64::from(person_key.version))
             .bind(self.region.as_str())

@@ -29,7 +29,7 @@
 //! there several hub replicas share the database, and the write path is not one connection.
 
 /// The role of a key in the index: a person key in `signals`, the others in `signal_keys`.
-pub(super) fn role_code(role: &str) -> i64 {
+fn role_code(role: &str) -> i64 {
     match role {
         "person" => 0,
         "parent" => 1,
@@ -105,35 +105,36 @@ pub(super) const SQLITE_WRITER: &[&str] = &[
     ),
 ];
 
-/// Active signals of regions other than the first bound value holding a person key with one
-/// of the prefixes bound after it (`list`: their placeholders): person key, version, region,
-/// ref, 1.
-pub(super) fn person_lookup_sqlite(list: &str) -> String {
-    // CROSS JOIN: SQLite then takes the index as the outer loop, whatever its statistics say.
+/// The look-ups through this index; [`super::prefix`] picks them on SQLite. `region` and
+/// `list` are the placeholders of the asking region and of the prefixes.
+///
+/// Person keys: key, version, region, ref, 1. CROSS JOIN: SQLite then takes the index as the
+/// outer loop, whatever its statistics say.
+pub(super) fn person_lookup(region: &str, list: &str) -> String {
     format!(
         "SELECT s.person_key, s.key_version, s.region, s.signal_ref, 1 \
          FROM temp.key_index i CROSS JOIN main.signals s ON s.rowid = i.row \
-         WHERE s.region <> ? AND i.role = 0 AND i.prefix IN ({list}) AND s.active = 1 \
+         WHERE s.region <> {region} AND i.role = 0 AND i.prefix IN ({list}) AND s.active = 1 \
          ORDER BY s.region, s.signal_ref"
     )
 }
 
-/// As [`person_lookup_sqlite`] for the other roles; bound: region, role code, prefixes. Yields
-/// key, version, region, ref, and whether the signal has a person key.
-pub(super) fn other_lookup_sqlite(list: &str) -> String {
+/// The other roles: key, version, region, ref, and whether the signal has a person key.
+pub(super) fn other_lookup(role: &str, region: &str, list: &str) -> String {
+    let code = role_code(role);
     format!(
         "SELECT k.key_value, k.key_version, k.region, k.signal_ref, \
          CASE WHEN s.person_key IS NULL THEN 0 ELSE 1 END \
          FROM temp.key_index i CROSS JOIN main.signal_keys k ON k.rowid = i.row \
          CROSS JOIN main.signals s ON s.region = k.region AND s.signal_ref = k.signal_ref \
-         WHERE k.region <> ? AND i.role = ? AND i.prefix IN ({list}) AND s.active = 1 \
-         ORDER BY k.region, k.signal_ref"
+         WHERE k.region <> {region} AND i.role = {code} AND i.prefix IN ({list}) \
+         AND s.active = 1 ORDER BY k.region, k.signal_ref"
     )
 }
 
 /// The regions other than `$3` with a signal (any status) on the person key `$1` of version
 /// `$2`, whose prefix is `$4`.
-pub(super) const REGIONS_WITH_PERSON_KEY_SQLITE: &str =
+pub(super) const REGIONS_WITH_PERSON_KEY: &str =
     "SELECT DISTINCT s.region FROM temp.key_index i CROSS JOIN main.signals s ON s.rowid = i.row \
      WHERE i.role = 0 AND i.prefix = $4 AND s.person_key = $1 AND s.key_version = $2 \
      AND s.region <> $3 ORDER BY s.region";

@@ -13,12 +13,66 @@
 //! The SQL expression must be written exactly as in the index (`substr(col, 1, 8)`) for
 //! PostgreSQL's planner to use it.
 
+use sqlx::AnyConnection;
+
+use super::key_index;
+use super::shapes::{is_sqlite, Placeholders};
+
 /// Bytes of a key the index holds.
 pub(super) const PREFIX_LEN: usize = 8;
 
 /// The indexed prefix of a key, as bound to `substr(…, 1, 8)`.
 pub(super) fn key_prefix(value: &[u8]) -> Vec<u8> {
     value[..PREFIX_LEN.min(value.len())].to_vec()
+}
+
+/// The look-up of the active signals of other regions holding a key in `role` with one of
+/// `n` prefixes; bound: the asking region, then the prefixes. Yields key, version, region, ref,
+/// and whether the signal has a person key. `role` is one of the four fixed roles, written into
+/// the SQL (never input). SQLite reads the writer's in-memory index (`key_index.rs`).
+pub(super) fn lookup_sql(conn: &AnyConnection, role: &str, n: usize) -> String {
+    let mut p = Placeholders::for_conn(conn);
+    let (region, list) = (p.next(), p.list(n));
+    match (is_sqlite(conn), role) {
+        (true, "person") => key_index::person_lookup(&region, &list),
+        (true, _) => key_index::other_lookup(role, &region, &list),
+        (false, "person") => format!(
+            "SELECT person_key, key_version, region, signal_ref, 1 FROM signals \
+             WHERE region <> {region} AND substr(person_key, 1, 8) IN ({list}) AND active = 1 \
+             ORDER BY region, signal_ref"
+        ),
+        (false, _) => format!(
+            "SELECT k.key_value, k.key_version, k.region, k.signal_ref, \
+             CASE WHEN s.person_key IS NULL THEN 0 ELSE 1 END \
+             FROM signal_keys k JOIN signals s \
+             ON s.region = k.region AND s.signal_ref = k.signal_ref \
+             WHERE k.region <> {region} AND k.role = '{}' \
+             AND substr(k.key_value, 1, 8) IN ({list}) AND s.active = 1 \
+             ORDER BY k.region, k.signal_ref",
+            other_role(role)
+        ),
+    }
+}
+
+/// The regions other than `$3` with a signal (any status) on the person key `$1` of version
+/// `$2`, whose prefix is `$4`.
+pub(super) fn regions_with_person_key_sql(conn: &AnyConnection) -> &'static str {
+    if is_sqlite(conn) {
+        key_index::REGIONS_WITH_PERSON_KEY
+    } else {
+        "SELECT DISTINCT region FROM signals \
+         WHERE substr(person_key, 1, 8) = $4 AND person_key = $1 AND key_version = $2 \
+         AND region <> $3 ORDER BY region"
+    }
+}
+
+/// `role` as the literal of `signal_keys.role` (the column's check lists these three).
+fn other_role(role: &str) -> &'static str {
+    match role {
+        "parent" => "parent",
+        "address" => "address",
+        _ => "fallback",
+    }
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ pub(crate) fn is_sqlite(conn: &AnyConnection) -> bool {
 }
 
 /// `items` in chunks of `max` rows, then descending powers of two, in order.
-pub(crate) fn shaped<T>(mut items: &[T], max: usize) -> Vec<&[T]> {
+fn shaped<T>(mut items: &[T], max: usize) -> Vec<&[T]> {
     let mut chunks = Vec::with_capacity(items.len() / max + 10);
     while !items.is_empty() {
         let n = if items.len() >= max {

@@ -18,10 +18,9 @@ use sqlx::Row;
 use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
-use super::key_index::{other_lookup_sqlite, person_lookup_sqlite, role_code};
 use super::kinds::{Kind, SignalKeys, StoredKey};
-use super::prefix::key_prefix;
-use super::shapes::{insert_chunks, is_sqlite, max_rows, padded, Placeholders};
+use super::prefix::{key_prefix, lookup_sql};
+use super::shapes::{insert_chunks, max_rows, padded, Placeholders};
 use crate::error::StoreError;
 use crate::ops::Upsert;
 
@@ -169,44 +168,12 @@ impl Ingest<'_> {
     /// Active signals of other regions holding one of `keys` (sorted, distinct) in `role`.
     async fn lookup(&mut self, role: &str, keys: &[StoredKey]) -> Result<Vec<Hit>, StoreError> {
         let mut hits = Vec::new();
-        let person = role == "person";
         // By prefix (the index, see `prefix.rs`); the whole key is compared below.
         let mut prefixes: Vec<Vec<u8>> = keys.iter().map(|(value, _)| key_prefix(value)).collect();
         prefixes.dedup();
-        let sqlite = is_sqlite(self.conn);
         for list in padded(&prefixes, max_rows(self.conn)) {
-            let mut p = Placeholders::for_conn(self.conn);
-            // Bound in this order: the region, the role (other roles), the prefixes. SQLite
-            // looks the prefixes up in the writer's in-memory index (`key_index.rs`),
-            // PostgreSQL in its expression indexes (`prefix.rs`).
-            let sql = match (sqlite, person) {
-                (true, true) => person_lookup_sqlite(&p.list(list.len())),
-                (true, false) => other_lookup_sqlite(&p.list(list.len())),
-                (false, true) => format!(
-                    "SELECT person_key, key_version, region, signal_ref, 1 FROM signals \
-                     WHERE region <> {} AND substr(person_key, 1, 8) IN ({}) AND active = 1 \
-                     ORDER BY region, signal_ref",
-                    p.next(),
-                    p.list(list.len())
-                ),
-                (false, false) => format!(
-                    "SELECT k.key_value, k.key_version, k.region, k.signal_ref, \
-                     CASE WHEN s.person_key IS NULL THEN 0 ELSE 1 END \
-                     FROM signal_keys k JOIN signals s \
-                     ON s.region = k.region AND s.signal_ref = k.signal_ref \
-                     WHERE k.region <> {} AND k.role = {} AND substr(k.key_value, 1, 8) IN ({}) \
-                     AND s.active = 1 ORDER BY k.region, k.signal_ref",
-                    p.next(),
-                    p.next(),
-                    p.list(list.len())
-                ),
-            };
+            let sql = lookup_sql(self.conn, role, list.len());
             let mut query = sqlx::query(&sql).bind(self.region.as_str());
-            query = match (sqlite, person) {
-                (_, true) => query,
-                (true, false) => query.bind(role_code(role)),
-                (false, false) => query.bind(role),
-            };
             for prefix in list {
                 query = query.bind(prefix);
             }

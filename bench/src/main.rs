@@ -38,6 +38,11 @@ struct Cli {
     keep: Option<PathBuf>,
 }
 
+/// The hub's allocator, as in the `vir-hub` binary (see there): the store ceiling and the ingest
+/// scenario run the hub in this process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -50,6 +50,13 @@ enum Command {
     },
 }
 
+/// mimalloc instead of the C library's allocator, for Rust and (with its `override` feature) for
+/// the bundled SQLite alike. Profiled on bulk ingest (`perf record`, `vir-bench --only store`,
+/// BENCHMARKS.md): glibc's `malloc`/`free` and their chunk bookkeeping were 12-15% of all
+/// samples, mostly in SQLite's worker thread, which allocates per statement and row.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

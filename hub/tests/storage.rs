@@ -729,6 +729,58 @@ async fn the_key_index_follows_every_change_across_a_reopen() {
     }
 }
 
+/// A run that repeats a known ref among new ones inserts and indexes only the new ones, at
+/// once: partners submitted next, in the same process, match them (`upsert::insert_new`). The
+/// known ref carries another person key of the same version (a corrected BSN), so its old key
+/// matches nothing any more.
+#[tokio::test]
+async fn a_run_of_known_and_new_refs_matches_the_new_ones_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in vir_shared::db::testing::storage_urls(dir.path(), "hub_known_and_new").await {
+        let state = open(&url).await;
+        submit(&state, DRENTHE, vec![upsert(1, "d-1", key(2))]).await;
+        submit(
+            &state,
+            DRENTHE,
+            vec![
+                upsert(2, "d-2", key(3)),
+                upsert(3, "d-1", key(4)),
+                upsert(4, "d-3", key(5)),
+            ],
+        )
+        .await;
+        submit(
+            &state,
+            LIMBURG,
+            vec![
+                upsert(1, "l-1", key(3)),
+                upsert(2, "l-2", key(4)),
+                upsert(3, "l-3", key(5)),
+                upsert(4, "l-4", key(2)),
+            ],
+        )
+        .await;
+        let mut told: Vec<(String, String)> = feed(&state, LIMBURG)
+            .await
+            .iter()
+            .map(|item| {
+                let m = created(item);
+                (m.your_signal_ref.clone(), m.other_signal_ref.clone())
+            })
+            .collect();
+        told.sort();
+        assert_eq!(
+            told,
+            [
+                ("l-1".to_owned(), "d-2".to_owned()),
+                ("l-2".to_owned(), "d-1".to_owned()),
+                ("l-3".to_owned(), "d-3".to_owned())
+            ]
+        );
+        state.close().await;
+    }
+}
+
 /// One hub process per SQLite database: its key index lives in the writer's memory, so a second
 /// store on the same file is refused while the first is open, and allowed once it is closed.
 #[tokio::test]

@@ -12,9 +12,14 @@
 //! Why this is safe:
 //! - Every write of a key goes through the one writer connection (`vir_shared::db`: SQLite
 //!   writers are serialised on it) of the one hub process (the store holds a file lock beside
-//!   the database, `super::lock_sqlite`), and the triggers fire inside the writing statement,
-//!   so the index changes in the same transaction and is rolled back with it. No write path of
-//!   the hub has to remember the index.
+//!   the database, `super::lock_sqlite`), and the index changes in the same transaction and is
+//!   rolled back with it.
+//! - Triggers keep it for every update and delete, and for every insert of a parent, address
+//!   or fallback key: those paths need not remember the index. The one exception is the bulk
+//!   insert of new signals (`upsert::insert_new`, the hub's one `INSERT INTO signals`): a
+//!   trigger per row cost 13% of bulk ingest (`vir-bench --only store`, BENCHMARKS.md), so
+//!   that insert adds its rows with one statement ([`add_inserted_signals`]), which checks
+//!   that it indexed as many person keys as were inserted and fails the `Submit` otherwise.
 //! - The index is rebuilt from the tables each time the writer connects, before its first
 //!   statement (the writer is kept open for the life of the process; see `vir_shared::db`).
 //!   A restored backup, a crash, a restart: the tables are the truth, the index follows.
@@ -27,6 +32,10 @@
 //!
 //! PostgreSQL keeps its expression indexes on the tables (migration `0040_key_prefix_index`):
 //! there several hub replicas share the database, and the write path is not one connection.
+
+use sqlx::AnyConnection;
+
+use crate::error::StoreError;
 
 /// The role of a key in the index: a person key in `signals`, the others in `signal_keys`.
 fn role_code(role: &str) -> i64 {
@@ -57,11 +66,7 @@ pub(super) const SQLITE_WRITER: &[&str] = &[
     "CREATE TEMP TABLE key_index (\
         role INTEGER NOT NULL, prefix BLOB NOT NULL, row INTEGER NOT NULL, \
         PRIMARY KEY (role, prefix, row)) WITHOUT ROWID",
-    // Person keys: row is `signals.rowid`.
-    "CREATE TEMP TRIGGER key_index_signal_insert AFTER INSERT ON main.signals \
-     WHEN new.person_key IS NOT NULL BEGIN \
-        INSERT OR IGNORE INTO key_index VALUES (0, substr(new.person_key, 1, 8), new.rowid); \
-     END",
+    // Person keys: row is `signals.rowid`. Inserts: `add_inserted_signals`.
     "CREATE TEMP TRIGGER key_index_signal_update AFTER UPDATE OF person_key ON main.signals \
      BEGIN \
         DELETE FROM key_index WHERE role = 0 AND prefix = substr(old.person_key, 1, 8) \
@@ -104,6 +109,34 @@ pub(super) const SQLITE_WRITER: &[&str] = &[
         ", substr(key_value, 1, 8), rowid FROM main.signal_keys ORDER BY 1, 2, 3"
     ),
 ];
+
+/// Adds the `inserted` signals that one statement has just inserted (`upsert::insert_new`) to
+/// the index: one statement for the lot, in index order, instead of a trigger program per row.
+/// Their row ids are the `inserted` ending at `last_insert_rowid()` (see there; inserts into
+/// the index, a table without row ids, leave it as it is). `with_person_key` is how many of
+/// them have a person key; an index that took a different number would miss matches, so that
+/// fails the transaction.
+pub(super) async fn add_inserted_signals(
+    conn: &mut AnyConnection,
+    inserted: u64,
+    with_person_key: usize,
+) -> Result<(), StoreError> {
+    let added = sqlx::query(
+        "INSERT INTO temp.key_index SELECT 0, substr(person_key, 1, 8), rowid FROM main.signals \
+         WHERE rowid > last_insert_rowid() - ? AND rowid <= last_insert_rowid() \
+         AND person_key IS NOT NULL ORDER BY 2, 3",
+    )
+    .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
+    .execute(conn)
+    .await?
+    .rows_affected();
+    if usize::try_from(added).ok() != Some(with_person_key) {
+        return Err(StoreError::Corrupt(format!(
+            "the key index took {added} of {with_person_key} new person keys"
+        )));
+    }
+    Ok(())
+}
 
 /// The look-ups through this index; [`super::prefix`] picks them on SQLite. `region` and
 /// `list` are the placeholders of the asking region and of the prefixes.

@@ -18,9 +18,11 @@ use sqlx::Row;
 use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
+use super::key_index;
 use super::kinds::{Kind, SignalKeys, StoredKey};
 use super::prefix::{key_prefix, lookup_sql};
-use super::shapes::{insert_chunks, max_rows, padded, Placeholders};
+use super::shapes::{insert_chunks, is_sqlite, max_rows, padded, Placeholders};
+use super::to_i64;
 use crate::error::StoreError;
 use crate::ops::Upsert;
 
@@ -60,41 +62,36 @@ impl Ingest<'_> {
 
     /// Inserts the signals whose refs are new to this region; returns those refs.
     ///
-    /// The known refs are looked up first (usually none), rather than taken from `RETURNING`
-    /// on the insert: the SQLite driver hands every returned row over from its worker thread
-    /// one by one, and for a whole run of new signals that cost more than the insert (profiled
-    /// with `vir-bench --only store`).
+    /// One statement per chunk inserts the run and skips the refs the region already has
+    /// (`ON CONFLICT DO NOTHING`; usually there are none), rather than looking the refs up
+    /// first: that look-up was 7% of the store's statement time (`vir-bench --only store`,
+    /// BENCHMARKS.md). Which refs were new:
+    /// - PostgreSQL returns them (`RETURNING`).
+    /// - SQLite's driver would hand every returned row over from its worker thread one by one,
+    ///   which for a whole run costs more than the insert (profiled). There, the rows one
+    ///   statement inserts have consecutive row ids ending at the last one inserted: SQLite
+    ///   gives a new row one more than the largest row id in the table
+    ///   (<https://sqlite.org/autoinc.html>; the hub never sets a row id or deletes within an
+    ///   insert), and `last_insert_rowid()` is the last of them until the next insert into a
+    ///   table with row ids. If every row went in, nothing more is asked; otherwise the known
+    ///   refs are the run's rows with an older row id. The new rows then go into the key index
+    ///   ([`key_index::add_inserted_signals`]).
     async fn insert_new(&mut self, run: &[&Upsert]) -> Result<Vec<String>, StoreError> {
-        let refs: Vec<&str> = run.iter().map(|u| u.signal_ref.as_str()).collect();
-        let mut known = HashSet::new();
-        for list in padded(&refs, max_rows(self.conn)) {
-            let mut p = Placeholders::for_conn(self.conn);
-            let sql = format!(
-                "SELECT signal_ref FROM signals WHERE region = {} AND signal_ref IN ({})",
-                p.next(),
-                p.list(list.len())
-            );
-            let mut query = sqlx::query(&sql).bind(self.region.as_str());
-            for signal_ref in list {
-                query = query.bind(signal_ref);
-            }
-            for row in query.fetch_all(&mut *self.conn).await? {
-                known.insert(row.try_get::<String, _>(0)?);
-            }
-        }
-        let new: Vec<&Upsert> = run
-            .iter()
-            .copied()
-            .filter(|u| !known.contains(u.signal_ref.as_str()))
-            .collect();
-        // New refs of a run are distinct (see `upsert_run`), so none of these conflict; a run
-        // cut into chunks keeps shapes few (see `shapes.rs`).
-        for part in insert_chunks(self.conn, &new) {
+        let sqlite = is_sqlite(self.conn);
+        let mut new_refs = Vec::with_capacity(run.len());
+        // The refs of a run are distinct (see `upsert_run`); a run cut into chunks keeps shapes
+        // few (see `shapes.rs`).
+        for part in insert_chunks(self.conn, run) {
+            let tail = if sqlite {
+                " ON CONFLICT (region, signal_ref) DO NOTHING"
+            } else {
+                " ON CONFLICT (region, signal_ref) DO NOTHING RETURNING signal_ref"
+            };
             let sql = part.sql(
                 "signals (region, signal_ref, person_key, key_version, municipality, active, \
                  created_ms, updated_ms)",
                 8,
-                "",
+                tail,
             );
             let mut query = sqlx::query(&sql);
             for u in part.rows {
@@ -108,9 +105,62 @@ impl Ingest<'_> {
                     .bind(self.now_ms)
                     .bind(self.now_ms);
             }
-            part.pad(query, 8).execute(&mut *self.conn).await?;
+            let query = part.pad(query, 8);
+            if !sqlite {
+                for row in query.fetch_all(&mut *self.conn).await? {
+                    new_refs.push(row.try_get::<String, _>(0)?);
+                }
+                continue;
+            }
+            let done = query.execute(&mut *self.conn).await?;
+            let inserted = done.rows_affected();
+            if inserted == 0 {
+                continue;
+            }
+            let known = if usize::try_from(inserted).ok() == Some(part.rows.len()) {
+                HashSet::new()
+            } else {
+                self.refs_before_insert(part.rows, inserted).await?
+            };
+            let new: Vec<&Upsert> = part
+                .rows
+                .iter()
+                .copied()
+                .filter(|u| !known.contains(u.signal_ref.as_str()))
+                .collect();
+            let with_person_key = new.iter().filter(|u| u.person_key.is_some()).count();
+            key_index::add_inserted_signals(self.conn, inserted, with_person_key).await?;
+            new_refs.extend(new.iter().map(|u| u.signal_ref.to_string()));
         }
-        Ok(new.iter().map(|u| u.signal_ref.to_string()).collect())
+        Ok(new_refs)
+    }
+
+    /// The refs among `rows` that this region had before the insert that has just added
+    /// `inserted` rows (SQLite): those in older rows.
+    async fn refs_before_insert(
+        &mut self,
+        rows: &[&Upsert],
+        inserted: u64,
+    ) -> Result<HashSet<String>, StoreError> {
+        let refs: Vec<&str> = rows.iter().map(|u| u.signal_ref.as_str()).collect();
+        let mut known = HashSet::new();
+        for list in padded(&refs, max_rows(self.conn)) {
+            let sql = format!(
+                "SELECT signal_ref FROM signals WHERE region = ? \
+                 AND rowid <= last_insert_rowid() - ? AND signal_ref IN ({})",
+                Placeholders::for_conn(self.conn).list(list.len())
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(self.region.as_str())
+                .bind(to_i64(inserted));
+            for signal_ref in list {
+                query = query.bind(signal_ref);
+            }
+            for row in query.fetch_all(&mut *self.conn).await? {
+                known.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+        Ok(known)
     }
 
     /// The partners of every signal of the run: active signals of other regions that share a

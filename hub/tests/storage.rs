@@ -103,6 +103,27 @@ fn created(item: &pb::FeedItem) -> &pb::MatchCreated {
     }
 }
 
+/// The matches told to `region` so far, as (its signal, the other signal), sorted.
+async fn matches_told(state: &HubState, of: &str) -> Vec<(String, String)> {
+    let mut told: Vec<(String, String)> = feed(state, of)
+        .await
+        .iter()
+        .map(|item| {
+            let m = created(item);
+            (m.your_signal_ref.clone(), m.other_signal_ref.clone())
+        })
+        .collect();
+    told.sort();
+    told
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(mine, other)| ((*mine).to_owned(), (*other).to_owned()))
+        .collect()
+}
+
 fn outcomes(response: &pb::SubmitResponse) -> Vec<pb::OpOutcome> {
     response.results.iter().map(|r| r.outcome()).collect()
 }
@@ -709,21 +730,9 @@ async fn the_key_index_follows_every_change_across_a_reopen() {
             ],
         )
         .await;
-        let mut told: Vec<(String, String)> = feed(&state, LIMBURG)
-            .await
-            .iter()
-            .map(|item| {
-                let m = created(item);
-                (m.your_signal_ref.clone(), m.other_signal_ref.clone())
-            })
-            .collect();
-        told.sort();
         assert_eq!(
-            told,
-            [
-                ("l-2".to_owned(), "d-2".to_owned()),
-                ("l-3".to_owned(), "d-1".to_owned())
-            ]
+            matches_told(&state, LIMBURG).await,
+            pairs(&[("l-2", "d-2"), ("l-3", "d-1")])
         );
         state.close().await;
     }
@@ -760,22 +769,9 @@ async fn a_run_of_known_and_new_refs_matches_the_new_ones_at_once() {
             ],
         )
         .await;
-        let mut told: Vec<(String, String)> = feed(&state, LIMBURG)
-            .await
-            .iter()
-            .map(|item| {
-                let m = created(item);
-                (m.your_signal_ref.clone(), m.other_signal_ref.clone())
-            })
-            .collect();
-        told.sort();
         assert_eq!(
-            told,
-            [
-                ("l-1".to_owned(), "d-2".to_owned()),
-                ("l-2".to_owned(), "d-1".to_owned()),
-                ("l-3".to_owned(), "d-3".to_owned())
-            ]
+            matches_told(&state, LIMBURG).await,
+            pairs(&[("l-1", "d-2"), ("l-2", "d-1"), ("l-3", "d-3")])
         );
         state.close().await;
     }

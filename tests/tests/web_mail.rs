@@ -12,14 +12,6 @@ use vir_tests::{eventually, signal_request, TestFed};
 
 const WAIT: Duration = Duration::from_secs(40);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The deep link of a mail body: its only `https://` URL.
 fn deep_link(mail: &ReceivedMail) -> String {
     let body = mail.body();
@@ -40,7 +32,7 @@ fn match_mails(mails: &[ReceivedMail]) -> Vec<&ReceivedMail> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_professional_gets_one_mail_with_a_working_deep_link_and_no_names() {
-    let smtp_port = free_port();
+    let smtp_port = vir_federation::free_port().unwrap();
     let mut t = TestFed::start_with(move |o| {
         o.web = true;
         o.smtp_port = Some(smtp_port);

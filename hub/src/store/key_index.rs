@@ -1,5 +1,6 @@
 //! On SQLite, the key index lives in memory: a temporary table of the writer connection, kept
-//! exact by temporary triggers and rebuilt from the tables whenever the connection opens.
+//! exact by temporary triggers (and by the bulk insert of new signals) and rebuilt from the
+//! tables whenever the connection opens.
 //!
 //! Why (issue 9, profiled with `vir-bench --only scale`, BENCHMARKS.md): keys are OPRF outputs,
 //! uniformly spread, so every insert into an on-disk key index lands on a random leaf page.
@@ -114,8 +115,8 @@ pub(super) const SQLITE_WRITER: &[&str] = &[
 
 /// Adds the `inserted` signals that one statement has just inserted (`upsert::insert_new`) to
 /// the index: one statement for the lot, in index order, instead of a trigger program per row.
-/// Their row ids are the `inserted` ending at `last_insert_rowid()` (see there; inserts into
-/// the index, a table without row ids, leave it as it is). `with_person_key` is how many of
+/// Their row ids are the last `inserted`, ending at `last_insert_rowid()` (why: see
+/// `upsert::insert_new`; inserts into the index, a table without row ids, leave it as it is). `with_person_key` is how many of
 /// them have a person key; an index that took a different number would miss matches, so that
 /// fails the transaction.
 pub(super) async fn add_inserted_signals(

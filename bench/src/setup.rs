@@ -107,10 +107,13 @@ impl Identities {
     }
 }
 
-/// A free port on 127.0.0.1 for a process that cannot report the one it bound.
+/// A free port on 127.0.0.1 for a process that cannot report the one it bound
+/// ([`vir_shared::ports::free_port`]).
 pub fn free_port() -> anyhow::Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
+    Ok(SocketAddr::from((
+        [127, 0, 0, 1],
+        vir_shared::ports::free_port()?,
+    )))
 }
 
 /// 127.0.0.1 with a port the system picks.

@@ -16,7 +16,6 @@ pub mod rules;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::Context;
 use vir_certs::DevPki;
@@ -114,37 +113,6 @@ pub struct LocalFederation {
     pub web_urls: BTreeMap<String, String>,
     /// The development accounts of the web UIs.
     pub dev_accounts: Vec<DevAccount>,
-}
-
-/// A free port on 127.0.0.1 for a listener whose port must be known before it binds: the web
-/// UI's port is in the node's config file before the node starts, so a restart keeps it and deep
-/// links stay valid; a test's mail sink is in that file too.
-///
-/// Taken below the ephemeral range (Linux: from 32768, `/proc/sys/net/ipv4/ip_local_port_range`),
-/// where no bind to port 0 and no outgoing connection lands. A port from the ephemeral range can
-/// be taken by any of those between this check and the bind: CI once failed that way, with
-/// `Address already in use`, while tests ran federations in parallel. Ports are handed out in
-/// turn from a start that depends on the process, so the federations of one test process never
-/// pick the same port, and two processes rarely do.
-pub fn free_port() -> anyhow::Result<u16> {
-    const LOW: u16 = 20_000;
-    const HIGH: u16 = 32_000;
-    const SPAN: u32 = (HIGH - LOW) as u32;
-    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    let _ = NEXT.compare_exchange(
-        u32::MAX,
-        std::process::id() % SPAN,
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    );
-    for _ in 0..SPAN {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % SPAN;
-        let port = LOW + u16::try_from(offset).context("port offset")?;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    anyhow::bail!("no free port on 127.0.0.1 between {LOW} and {HIGH}")
 }
 
 fn loopback(port: Option<u16>, offset: u16) -> SocketAddr {
@@ -306,7 +274,7 @@ impl LocalFederation {
             let web_listen = if options.web {
                 let port = match options.base_port {
                     Some(base) => base + 201 + i as u16,
-                    None => free_port()?,
+                    None => vir_shared::ports::free_port()?,
                 };
                 Some(SocketAddr::from(([127, 0, 0, 1], port)))
             } else {

@@ -34,6 +34,7 @@ pub mod limits;
 pub mod localfed;
 pub mod metrics;
 pub mod person;
+pub mod ports;
 pub mod reflection;
 pub mod regions;
 pub mod report;

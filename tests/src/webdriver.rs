@@ -55,9 +55,7 @@ impl Browser {
     /// Starts chromedriver on a free port and a fresh headless Chromium that accepts the test
     /// federation's development certificate.
     pub async fn start(chromium: &Path, chromedriver: &Path) -> anyhow::Result<Browser> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = vir_shared::ports::free_port()?;
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
             // Its own process group, which Chromium's processes join: see `Drop`.

@@ -51,11 +51,7 @@ impl OwnPostgres {
             .args(["postgres"])
             .arg(dir.path())
             .status();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = vir_shared::ports::free_port().unwrap();
         let data = dir.path().join("data");
         let ok = as_postgres(&bin, "initdb")
             .arg("-D")

@@ -32,7 +32,7 @@ fn match_mails(mails: &[ReceivedMail]) -> Vec<&ReceivedMail> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_professional_gets_one_mail_with_a_working_deep_link_and_no_names() {
-    let smtp_port = vir_federation::free_port().unwrap();
+    let smtp_port = vir_shared::ports::free_port().unwrap();
     let mut t = TestFed::start_with(move |o| {
         o.web = true;
         o.smtp_port = Some(smtp_port);

@@ -250,10 +250,21 @@ impl Forwarder {
             }
         }
         drop(conn);
-        if !missing.is_empty() {
-            keys.extend(self.fetch_keys(&missing).await?);
-        }
-        other_keys.fetch_missing(&self.db, &self.keys).await?;
+        // The youths' keys and the other inputs' keys at once: separate OPRF round trips, and
+        // each one is on the way of a new signal to the hub.
+        let (youth_keys, ()) = tokio::try_join!(
+            async {
+                match missing.is_empty() {
+                    true => Ok(Vec::new()),
+                    false => self.fetch_keys(&missing).await,
+                }
+            },
+            async {
+                let fetched = other_keys.fetch_missing(&self.db, &self.keys).await;
+                fetched.map_err(ForwardError::from)
+            },
+        )?;
+        keys.extend(youth_keys);
 
         let mut operations = Vec::with_capacity(rows.len());
         for row in rows {

@@ -145,22 +145,35 @@ impl KeyInputs {
         Ok(())
     }
 
-    /// Fetches the missing keys, one OPRF batch per domain, and caches them.
+    /// Fetches the missing keys, one OPRF batch per domain, and caches them. The domains' batches
+    /// go out at once: each is a round trip on the way of a new signal to the hub, so one after
+    /// the other they added up on a notification's path (BENCHMARKS.md, fifth round).
     pub async fn fetch_missing(&mut self, db: &Db, client: &KeyClient) -> Result<(), FetchError> {
-        for (domain, inputs) in std::mem::take(&mut self.missing) {
-            let bytes: Vec<Vec<u8>> = inputs.iter().map(|i| i.as_bytes().to_vec()).collect();
-            let keys = client.keys(domain, &bytes).await?;
-            if keys.len() != inputs.len() {
-                return Err(FetchError::Count {
-                    asked: inputs.len(),
-                    got: keys.len(),
-                });
-            }
-            let mut tx = db.write().await.map_err(StoreError::from)?;
-            for (input, key) in inputs.iter().zip(&keys) {
+        let missing = std::mem::take(&mut self.missing);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let fetched =
+            futures::future::try_join_all(missing.into_iter().map(|(domain, inputs)| async move {
+                let bytes: Vec<Vec<u8>> = inputs.iter().map(|i| i.as_bytes().to_vec()).collect();
+                let keys = client.keys(domain, &bytes).await?;
+                if keys.len() != inputs.len() {
+                    return Err(FetchError::Count {
+                        asked: inputs.len(),
+                        got: keys.len(),
+                    });
+                }
+                Ok((domain, inputs, keys))
+            }))
+            .await?;
+        let mut tx = db.write().await.map_err(StoreError::from)?;
+        for (_, inputs, keys) in &fetched {
+            for (input, key) in inputs.iter().zip(keys) {
                 links::store_key(&mut tx.tx, input, key).await?;
             }
-            tx.commit().await.map_err(StoreError::from)?;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        for (domain, inputs, keys) in fetched {
             tracing::info!(
                 domain = domain.label(),
                 inputs = inputs.len(),

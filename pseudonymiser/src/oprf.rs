@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 
 use vir_shared::keys::KeyDomain;
-use voprf::{BlindedElement, Group, PreparedEvaluationElement, Ristretto255, VoprfServer};
+use voprf::{
+    BlindedElement, EvaluationElement, Group, PreparedEvaluationElement, Ristretto255, VoprfServer,
+};
 
 use crate::seed::Seed;
 
@@ -158,12 +160,19 @@ impl KeySet {
             .servers
             .get(&(domain, version))
             .ok_or(OprfError::UnknownDomain)?;
-        let elements = blinded
-            .iter()
-            .enumerate()
-            .map(|(index, bytes)| parse_blinded(bytes).ok_or(OprfError::BadElement { index }))
-            .collect::<Result<Vec<_>, _>>()?;
-        let prepared = prepare_in_parallel(server, &elements)?;
+        // Everything per element runs over the machine's cores: decoding the blinded elements,
+        // multiplying each by the key, encoding the results. Only the one proof over the whole
+        // batch (`batch_blind_evaluate_finish`, exactly as `batch_blind_evaluate` would make it)
+        // is serial. See BENCHMARKS.md, pseudonymiser.
+        let mut elements = Vec::with_capacity(blinded.len());
+        let mut prepared = Vec::with_capacity(blinded.len());
+        for part in in_parallel(blinded, |offset, chunk| {
+            parse_and_prepare(server, offset, chunk)
+        })? {
+            let (parsed, evaluated) = part?;
+            elements.extend(parsed);
+            prepared.extend(evaluated);
+        }
         let result = server
             .batch_blind_evaluate_finish::<_, _, Vec<_>>(
                 &mut rand::rngs::OsRng,
@@ -172,9 +181,16 @@ impl KeySet {
             )
             .map_err(|e| OprfError::Evaluation(e.to_string()))?;
         let proof = result.proof.serialize().to_vec();
+        let messages: Vec<EvaluationElement<Ristretto255>> = result.messages.collect();
+        let encoded = in_parallel(&messages, |_, chunk| {
+            chunk
+                .iter()
+                .map(|m| m.serialize().to_vec())
+                .collect::<Vec<_>>()
+        })?;
         Ok(Evaluation {
             version,
-            elements: result.messages.map(|m| m.serialize().to_vec()).collect(),
+            elements: encoded.into_iter().flatten().collect(),
             proof,
         })
     }
@@ -183,42 +199,58 @@ impl KeySet {
 /// Fewest elements worth a thread of their own (a thread costs about one element's work).
 const MIN_ELEMENTS_PER_THREAD: usize = 64;
 
-/// Multiplies every blinded element by the key, the bulk of an evaluation (one variable-base
-/// scalar multiplication each), spread over the machine's cores. The one proof over the whole
-/// batch is made afterwards by `batch_blind_evaluate_finish`, exactly as
-/// `batch_blind_evaluate` would: the result is the same, a large batch just takes a fraction
-/// of the time (see BENCHMARKS.md, pseudonymiser).
-fn prepare_in_parallel(
+/// Decodes a chunk of blinded elements (the first bad one named by its index in the batch,
+/// `offset` being the chunk's) and multiplies each by the key: one variable-base scalar
+/// multiplication each, the bulk of an evaluation.
+fn parse_and_prepare(
     server: &VoprfServer<Ristretto255>,
-    elements: &[BlindedElement<Ristretto255>],
-) -> Result<Vec<PreparedEvaluationElement<Ristretto255>>, OprfError> {
+    offset: usize,
+    chunk: &[Vec<u8>],
+) -> Result<Prepared, OprfError> {
+    let parsed = chunk
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| parse_blinded(bytes).ok_or(OprfError::BadElement { index: offset + i }))
+        .collect::<Result<Vec<_>, _>>()?;
+    let evaluated = server.batch_blind_evaluate_prepare(parsed.iter()).collect();
+    Ok((parsed, evaluated))
+}
+
+/// A chunk's blinded elements and their evaluations.
+type Prepared = (
+    Vec<BlindedElement<Ristretto255>>,
+    Vec<PreparedEvaluationElement<Ristretto255>>,
+);
+
+/// Runs `work` on consecutive chunks of `items`, one chunk per core (a batch too small to be
+/// worth a thread stays on this one), and returns the chunks' results in order. `work` gets
+/// each chunk with its offset in `items`. The chunks are in order, so a caller that looks for
+/// the first failing item finds it in the first chunk that reports one.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    work: impl Fn(usize, &[T]) -> R + Sync,
+) -> Result<Vec<R>, OprfError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cores.min(elements.len() / MIN_ELEMENTS_PER_THREAD).max(1);
+    let threads = cores.min(items.len() / MIN_ELEMENTS_PER_THREAD).max(1);
     if threads == 1 {
-        return Ok(server
-            .batch_blind_evaluate_prepare(elements.iter())
-            .collect());
+        return Ok(vec![work(0, items)]);
     }
-    let per_thread = elements.len().div_ceil(threads);
+    let per_thread = items.len().div_ceil(threads);
+    let work = &work;
     std::thread::scope(|scope| {
-        let workers: Vec<_> = elements
+        let workers: Vec<_> = items
             .chunks(per_thread)
-            .map(|chunk| {
-                scope.spawn(move || {
-                    server
-                        .batch_blind_evaluate_prepare(chunk.iter())
-                        .collect::<Vec<_>>()
-                })
-            })
+            .enumerate()
+            .map(|(n, chunk)| scope.spawn(move || work(n * per_thread, chunk)))
             .collect();
-        let mut prepared = Vec::with_capacity(elements.len());
-        for worker in workers {
-            let part = worker
-                .join()
-                .map_err(|_| OprfError::Evaluation("an evaluation thread failed".to_owned()))?;
-            prepared.extend(part);
-        }
-        Ok(prepared)
+        workers
+            .into_iter()
+            .map(|worker| {
+                worker
+                    .join()
+                    .map_err(|_| OprfError::Evaluation("an evaluation thread failed".to_owned()))
+            })
+            .collect()
     })
 }
 
@@ -361,6 +393,19 @@ mod tests {
                 "{what}"
             );
         }
+        // In a batch spread over threads, the first bad element is named, whichever chunk it
+        // is in.
+        let mut spread = vec![good.clone(); 4 * MIN_ELEMENTS_PER_THREAD];
+        let (first, later) = (
+            3 * MIN_ELEMENTS_PER_THREAD + 1,
+            3 * MIN_ELEMENTS_PER_THREAD + 5,
+        );
+        spread[first] = vec![0xff; 32];
+        spread[later] = vec![0; 32];
+        assert_eq!(
+            keys.evaluate(KeyDomain::Person, 0, &spread).unwrap_err(),
+            OprfError::BadElement { index: first }
+        );
         let too_many = vec![good; MAX_BATCH + 1];
         assert!(matches!(
             keys.evaluate(KeyDomain::Person, 0, &too_many),

@@ -186,6 +186,44 @@ impl Db {
         })
     }
 
+    /// SQLite: checkpoints the WAL from a background task every `every`, passively (never
+    /// waiting for the writer or readers), until the pools close. Otherwise the commit that
+    /// crosses `wal_autocheckpoint` copies the WAL into the database file and syncs both,
+    /// inside that write transaction: a stall of milliseconds on the path of whatever waits
+    /// for it (profiled on the hub's ingest and on a notification's path through the nodes,
+    /// BENCHMARKS.md). Give the writer a large `wal_autocheckpoint` as a backstop
+    /// ([`Tuning::sqlite_writer`]). Nothing to do on PostgreSQL.
+    pub fn spawn_background_checkpoints(&self, every: Duration) {
+        if self.backend != Backend::Sqlite {
+            return;
+        }
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let mut failures = 0u32;
+            loop {
+                tokio::time::sleep(every).await;
+                if pool.is_closed() {
+                    return;
+                }
+                match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&pool)
+                    .await
+                {
+                    Ok(_) => failures = 0,
+                    Err(_) if pool.is_closed() => return,
+                    Err(e) => {
+                        failures += 1;
+                        // The writer's backstop still checkpoints: say so once, not every
+                        // time.
+                        if failures == 1 {
+                            tracing::warn!(error = %e, "background WAL checkpoint failed");
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     /// Begins a write transaction (see the module docs for why SQLite writers are serialised).
     pub async fn write(&self) -> Result<WriteTx, sqlx::Error> {
         let guard = match self.backend {
@@ -349,5 +387,51 @@ mod tests {
             None
         );
         assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+
+    /// With the writer's own checkpoints pushed far away, the background task is what copies
+    /// committed pages from the WAL into the database file.
+    #[tokio::test]
+    async fn background_checkpoints_copy_the_wal_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.sqlite");
+        let tuning = Tuning {
+            sqlite_writer: &["PRAGMA wal_autocheckpoint = 100000"],
+            ..Tuning::default()
+        };
+        let empty = Migrator::DEFAULT;
+        let db = Db::connect_tuned(&sqlite_url(&path), &empty, &empty, tuning)
+            .await
+            .unwrap();
+        let mut tx = db.write().await.unwrap();
+        sqlx::query("CREATE TABLE filler (data BLOB NOT NULL)")
+            .execute(&mut **tx)
+            .await
+            .unwrap();
+        for _ in 0..256 {
+            sqlx::query("INSERT INTO filler (data) VALUES (randomblob(4096))")
+                .execute(&mut **tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let file_len = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            file_len() < 256 * 4096,
+            "before any checkpoint the rows are only in the WAL ({} bytes in the file)",
+            file_len()
+        );
+
+        db.spawn_background_checkpoints(Duration::from_millis(20));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while file_len() < 256 * 4096 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            file_len() >= 256 * 4096,
+            "the background checkpoint copied the rows ({} bytes in the file)",
+            file_len()
+        );
+        db.close().await;
     }
 }

@@ -27,7 +27,9 @@
 
 use std::time::Duration;
 
-use vir_shared::db::{Backend, Db, Tuning};
+#[cfg(doc)]
+use vir_shared::db::Db;
+use vir_shared::db::Tuning;
 
 use super::key_index;
 
@@ -47,37 +49,6 @@ pub(crate) const TUNING: Tuning = Tuning {
     postgres_serialised_writes: false,
 };
 
-/// How often the background task checkpoints (see the module notes).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(1000);
-
-/// Starts the background checkpoints of an SQLite database; they end when its pools close.
-pub(crate) fn spawn_checkpoints(db: &Db) {
-    if db.backend != Backend::Sqlite {
-        return;
-    }
-    let pool = db.pool.clone();
-    tokio::spawn(async move {
-        let mut failures = 0u32;
-        loop {
-            tokio::time::sleep(CHECKPOINT_EVERY).await;
-            if pool.is_closed() {
-                return;
-            }
-            match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
-                .await
-            {
-                Ok(_) => failures = 0,
-                Err(_) if pool.is_closed() => return,
-                Err(e) => {
-                    failures += 1;
-                    // The writer's backstop still checkpoints: say so once, not every
-                    // second.
-                    if failures == 1 {
-                        tracing::warn!(error = %e, "background WAL checkpoint failed");
-                    }
-                }
-            }
-        }
-    });
-}
+/// How often the background task checkpoints (see the module notes and
+/// [`Db::spawn_background_checkpoints`]).
+pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(1000);

@@ -43,13 +43,25 @@ pub static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres")
 /// on PostgreSQL as on SQLite: they take the `counters` rows (outbox, notification) in an order
 /// that depends on what they do (a new signal with a regional match, a match from the hub with
 /// an envelope to queue), and concurrent ones deadlocked (seen in `backup_restore` on CI).
+///
+/// On SQLite the WAL is checkpointed in the background once a second, as on the hub, and the
+/// writer checkpoints only as a backstop: a checkpoint inside a commit synced the database file
+/// on the way of a signal to the hub and of a notification to its professional (50 times per
+/// node in one `vir-bench --only latency` run, 2.4 ms each on average; BENCHMARKS.md).
 pub async fn connect(url: &str) -> Result<Db, DbError> {
     let tuning = Tuning {
+        // 10,000 pages (40 MB of WAL) if the background checkpoints fall behind.
+        sqlite_writer: &["PRAGMA wal_autocheckpoint = 10000"],
         postgres_serialised_writes: true,
         ..Tuning::default()
     };
-    Db::connect_tuned(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR, tuning).await
+    let db = Db::connect_tuned(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR, tuning).await?;
+    db.spawn_background_checkpoints(CHECKPOINT_EVERY);
+    Ok(db)
 }
+
+/// How often a node's SQLite WAL is checkpointed in the background.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

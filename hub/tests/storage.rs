@@ -785,10 +785,9 @@ async fn a_second_hub_on_the_same_sqlite_database_is_refused() {
     let url = vir_shared::db::sqlite_url(&dir.path().join("hub.sqlite"));
     let first = open(&url).await;
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap());
-    let refused = HubState::open(&url, &nodes(), clock.clone())
-        .await
-        .err()
-        .expect("a second hub on the same SQLite database");
+    let Err(refused) = HubState::open(&url, &nodes(), clock.clone()).await else {
+        panic!("a second hub was let onto the same SQLite database");
+    };
     assert!(
         refused.to_string().contains("another hub process"),
         "{refused}"

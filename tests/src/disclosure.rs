@@ -88,15 +88,15 @@ fn rank(mut rows: Vec<Vec<i128>>) -> usize {
         };
         rows.swap(rank, p);
         let pivot = rows[rank].clone();
-        for r in 0..rows.len() {
-            if r != rank && rows[r][col] != 0 {
-                let factor = rows[r][col];
-                for (v, p) in rows[r].iter_mut().zip(&pivot) {
+        for (r, row) in rows.iter_mut().enumerate() {
+            if r != rank && row[col] != 0 {
+                let factor = row[col];
+                for (v, p) in row.iter_mut().zip(&pivot) {
                     *v = *v * pivot[col] - factor * p;
                 }
-                let g = rows[r].iter().fold(0, |g, &v| gcd(g, v));
+                let g = row.iter().fold(0, |g, &v| gcd(g, v));
                 if g > 1 {
-                    for v in rows[r].iter_mut() {
+                    for v in row.iter_mut() {
                         *v /= g;
                     }
                 }

@@ -46,11 +46,11 @@ async fn the_same_bsn_gives_the_same_key_on_every_node_and_domains_differ() {
 
     let client = node_key_client(&t, "drenthe");
     let address = client
-        .keys(KeyDomain::Address, &[bsn.clone()])
+        .keys(KeyDomain::Address, std::slice::from_ref(&bsn))
         .await
         .unwrap();
     let fallback = client
-        .keys(KeyDomain::Fallback, &[bsn.clone()])
+        .keys(KeyDomain::Fallback, std::slice::from_ref(&bsn))
         .await
         .unwrap();
     assert_ne!(person_keys[0][0].value, address[0].value);

@@ -110,6 +110,8 @@ pub struct ReportArgs {
     pub out: Option<PathBuf>,
 }
 
+// Parsed once per invocation: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum SignalCommand {
     /// Signal that you are involved with a youth. Never say what the concern is.

@@ -23,6 +23,10 @@ use vir_shared::RegionCode;
 use super::nodes::{decode_chain, encode_chain};
 use super::shapes::{insert_chunks, Placeholders};
 use super::{to_i64, to_u64, Store};
+
+/// A feed row to insert: region, seq, encoded body, and the digest of its certificate chain,
+/// which is stored once apart (`feed_chains`).
+type FeedRow = (RegionCode, i64, Vec<u8>, Option<[u8; 32]>);
 use crate::error::StoreError;
 
 /// How many feed items a subscriber reads per query.
@@ -46,12 +50,12 @@ pub(crate) async fn append_all(
     }
     let heads = reserve(conn, &pending).await?;
     let mut chains = Chains::default();
-    let mut rows: Vec<(RegionCode, i64, Vec<u8>, Option<[u8; 32]>)> = Vec::new();
+    let mut rows: Vec<FeedRow> = Vec::new();
     for (region, bodies) in pending {
         // `reserve` returned a head for every region or failed.
         let head = heads.get(&region).copied().unwrap_or_default();
-        let mut seq = to_i64(head) - bodies.len() as i64 + 1;
-        for mut body in bodies {
+        let first = to_i64(head) - bodies.len() as i64 + 1;
+        for (seq, mut body) in (first..).zip(bodies) {
             let digest = chains.take_from(&mut body);
             // Only the body is encoded; seq and time are columns, filled in when read.
             let encoded = pb::FeedItem {
@@ -61,7 +65,6 @@ pub(crate) async fn append_all(
             }
             .encode_to_vec();
             rows.push((region.clone(), seq, encoded, digest));
-            seq += 1;
         }
     }
     chains.store(conn).await?;

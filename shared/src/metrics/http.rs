@@ -83,7 +83,7 @@ pub async fn scrape(url: &str) -> anyhow::Result<String> {
             response.status()
         );
         let body = response.into_body().collect().await?.to_bytes();
-        Ok(String::from_utf8(body.to_vec()).context("metrics page is not UTF-8")?)
+        String::from_utf8(body.to_vec()).context("metrics page is not UTF-8")
     };
     tokio::time::timeout(std::time::Duration::from_secs(5), fetch)
         .await

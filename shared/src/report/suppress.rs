@@ -16,6 +16,9 @@
 //! groups). It is not cost-optimal like τ-ARGUS's optimisation methods, but the guarantee that
 //! matters holds: no hidden cell can be computed from what is published.
 
+/// One published equation: the cells whose sum is the other cell.
+pub type Equation = (Vec<(usize, usize)>, (usize, usize));
+
 /// A table with its margins: `values[r][c]`, the last row holds the column totals; with
 /// `row_totals` the last column holds the row totals (and the grand total at the bottom).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +43,7 @@ impl Grid {
     }
 
     /// The published equations, each as the cells it adds: `sum(plus) = minus`.
-    pub fn equations(&self) -> Vec<(Vec<(usize, usize)>, (usize, usize))> {
+    pub fn equations(&self) -> Vec<Equation> {
         let last = self.height() - 1;
         let mut out: Vec<_> = (0..self.width())
             .map(|c| ((0..last).map(|r| (r, c)).collect(), (last, c)))

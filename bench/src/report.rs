@@ -187,10 +187,22 @@ impl Report {
                         "{:.1} us/signal ({} /s), x{:.2}",
                         level.micros_per_signal,
                         thousands(level.per_s),
-                        level.ratio_to_first
+                        level.ratio_side_by_side
                     ),
                     if last && !first { "<= 1.3x at 1M" } else { "" },
-                    (last && !first).then_some(level.ratio_to_first <= 1.3),
+                    (last && !first).then_some(level.ratio_side_by_side <= 1.3),
+                ));
+                rows.push(row(
+                    format!(
+                        "  reference hub at {} keys, same rounds",
+                        thousands(s.levels.first().map_or(0.0, |l| l.level as f64))
+                    ),
+                    format!(
+                        "{:.1} us/signal (x{:.2} to the first level's own run)",
+                        level.reference_micros_per_signal, level.ratio_to_first
+                    ),
+                    "",
+                    None,
                 ));
                 rows.push(row(
                     format!("  hub RSS at {} keys", thousands(level.level as f64)),

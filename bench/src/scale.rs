@@ -1,10 +1,17 @@
-//! Scale: the per-signal ingest cost at growing numbers of stored keys (as a ratio to the first
-//! level), and the hub's resident memory at each.
+//! Scale: the per-signal ingest cost at growing numbers of stored keys, and the hub's resident
+//! memory at each.
 //!
 //! The hub runs as its own process (the workspace's `vir-hub` binary) on SQLite. It is filled
 //! up to each level with large batches of the same half-matching workload, then measured with
 //! rounds of node-sized batches; the fastest round counts, as the one least disturbed by
 //! whatever else runs on the machine.
+//!
+//! The cost at a level is compared with a baseline measured side by side: a second hub process,
+//! the reference, is held at the first level (10,000 keys), and each round on the measured hub
+//! follows the same round on the reference, whose signals are then removed again (untimed). A
+//! machine whose speed changes by half within minutes (as the one of BENCHMARKS.md does) then
+//! moves both figures, not the ratio. The ratio to the first level measured minutes earlier is
+//! reported beside it.
 
 use std::path::Path;
 
@@ -34,7 +41,14 @@ pub struct ScaleLevel {
     pub rounds_micros: Vec<f64>,
     pub micros_per_signal: f64,
     pub per_s: f64,
-    /// `micros_per_signal` over that of the first level.
+    /// The same rounds on the reference hub (held at the first level), each just before the
+    /// measured hub's; the fastest counts.
+    pub reference_rounds_micros: Vec<f64>,
+    pub reference_micros_per_signal: f64,
+    /// `micros_per_signal` over `reference_micros_per_signal`: the cost against the first
+    /// level, measured side by side.
+    pub ratio_side_by_side: f64,
+    /// `micros_per_signal` over that of the first level, measured when that level was.
     pub ratio_to_first: f64,
     pub rss_mib: f64,
     pub peak_rss_mib: f64,
@@ -72,6 +86,140 @@ impl Running {
     }
 }
 
+/// A hub under measurement, with a client and a sender per region.
+struct Target {
+    hub: Running,
+    clients: Vec<HubClient<Channel>>,
+    senders: Vec<workload::Sender>,
+    /// Signals it holds.
+    stored: u64,
+    /// Matches it must have made.
+    expected_matches: u64,
+}
+
+impl Target {
+    async fn start(
+        settings: &Settings,
+        dir: &Path,
+        ids: &Identities,
+        regions: &[RegionCode],
+    ) -> anyhow::Result<(Target, String)> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let (hub, url, how) = start(settings, dir, ids).await?;
+        let clients: Vec<HubClient<Channel>> = (0..regions.len())
+            .map(|i| ids.hub_client(i, &url))
+            .collect::<anyhow::Result<_>>()?;
+        drive::warm_up(&clients, regions).await?;
+        let target = Target {
+            hub,
+            clients,
+            senders: workload::federation_senders(),
+            stored: 0,
+            expected_matches: 0,
+        };
+        Ok((target, how))
+    }
+
+    /// Fills the hub up to `level` signals in large batches; returns the signals sent and the
+    /// seconds it took.
+    async fn fill_to(
+        &mut self,
+        level: usize,
+        settings: &Settings,
+        regions: &[RegionCode],
+    ) -> anyhow::Result<(u64, f64)> {
+        let (mut signals, mut secs) = (0u64, 0f64);
+        while (self.stored as usize) < level {
+            let per_region = ((level - self.stored as usize) / regions.len()).clamp(4, FILL_CHUNK);
+            let round = workload::round(
+                &format!("fill-{}", self.stored),
+                &mut self.senders,
+                per_region,
+            );
+            self.expected_matches += round.expected_matches;
+            let sent = drive::over_grpc(
+                &self.clients,
+                regions,
+                round,
+                settings.prefill_batch,
+                settings.phase_limit,
+            )
+            .await
+            .with_context(|| format!("filling a hub towards {level} keys"))?;
+            self.stored += sent.signals;
+            signals += sent.signals;
+            secs += sent.elapsed.as_secs_f64();
+        }
+        Ok((signals, secs))
+    }
+
+    /// One measured round of node-sized batches; returns microseconds per signal and the
+    /// round's removal (its signals' next operations), for a hub that must stay at its size.
+    async fn round(
+        &mut self,
+        tag: &str,
+        settings: &Settings,
+        regions: &[RegionCode],
+        keep: bool,
+    ) -> anyhow::Result<(f64, Option<workload::Round>)> {
+        let round = workload::round(tag, &mut self.senders, settings.scale_round / regions.len());
+        let removal = (!keep).then(|| workload::removal(&round, &mut self.senders));
+        if keep {
+            // A removed signal's matches end with it.
+            self.expected_matches += round.expected_matches;
+        }
+        let sent = drive::over_grpc(
+            &self.clients,
+            regions,
+            round,
+            settings.ingest_batch,
+            settings.phase_limit,
+        )
+        .await
+        .with_context(|| format!("round {tag}"))?;
+        self.stored += sent.signals;
+        Ok((sent.micros_per_signal(), removal))
+    }
+
+    /// Sends a round's removal (untimed).
+    async fn remove(
+        &mut self,
+        removal: workload::Round,
+        settings: &Settings,
+        regions: &[RegionCode],
+    ) -> anyhow::Result<()> {
+        let removed = drive::over_grpc(
+            &self.clients,
+            regions,
+            removal,
+            settings.ingest_batch,
+            settings.phase_limit,
+        )
+        .await
+        .context("removing the signals of a reference round")?;
+        self.stored -= removed.signals;
+        Ok(())
+    }
+
+    /// Checks that the hub holds the signals and matches it was sent.
+    async fn check(&self, name: &str) -> anyhow::Result<u64> {
+        let status = self.clients[0]
+            .clone()
+            .status(vir_proto::HubStatusRequest {})
+            .await?
+            .into_inner();
+        ensure!(
+            status.active_signals == self.stored && status.matches == self.expected_matches,
+            "scale: the {name} hub holds {} signals and {} matches, expected {} and {}",
+            status.active_signals,
+            status.matches,
+            self.stored,
+            self.expected_matches
+        );
+        Ok(status.matches)
+    }
+}
+
 async fn start(
     settings: &Settings,
     dir: &Path,
@@ -103,99 +251,83 @@ async fn start(
 }
 
 pub async fn run(settings: &Settings, dir: &Path, ids: &Identities) -> anyhow::Result<ScaleResult> {
-    let (hub, url, how) = start(settings, dir, ids).await?;
-    let result = measure(settings, ids, &hub, &url, how).await;
-    hub.stop().await?;
+    let regions: Vec<RegionCode> = ids.nodes.iter().map(|n| n.region.clone()).collect();
+    let (mut measured, how) = Target::start(settings, dir, ids, &regions).await?;
+    let reference = Target::start(settings, &dir.join("reference"), ids, &regions).await;
+    let result = match reference {
+        Ok((mut reference, _)) => {
+            let result = measure(settings, &regions, &mut measured, &mut reference, how).await;
+            reference.hub.stop().await?;
+            result
+        }
+        Err(e) => Err(e.context("starting the reference hub")),
+    };
+    measured.hub.stop().await?;
     result
 }
 
 async fn measure(
     settings: &Settings,
-    ids: &Identities,
-    hub: &Running,
-    url: &str,
+    regions: &[RegionCode],
+    measured: &mut Target,
+    reference: &mut Target,
     how: String,
 ) -> anyhow::Result<ScaleResult> {
-    let regions: Vec<RegionCode> = ids.nodes.iter().map(|n| n.region.clone()).collect();
-    let clients: Vec<HubClient<Channel>> = (0..regions.len())
-        .map(|i| ids.hub_client(i, url))
-        .collect::<anyhow::Result<_>>()?;
-    drive::warm_up(&clients, &regions).await?;
-    let mut senders = workload::federation_senders();
-    let mut stored = 0u64;
-    let mut expected_matches = 0u64;
+    let first_level = settings.scale_levels.first().copied().unwrap_or_default();
+    reference.fill_to(first_level, settings, regions).await?;
     let (mut fill_signals, mut fill_secs) = (0u64, 0f64);
     let mut levels: Vec<ScaleLevel> = Vec::new();
     for &level in &settings.scale_levels {
-        while (stored as usize) < level {
-            let per_region = ((level - stored as usize) / regions.len()).clamp(4, FILL_CHUNK);
-            let round = workload::round(&format!("fill-{stored}"), &mut senders, per_region);
-            expected_matches += round.expected_matches;
-            let sent = drive::over_grpc(
-                &clients,
-                &regions,
-                round,
-                settings.prefill_batch,
-                settings.phase_limit,
-            )
-            .await
-            .with_context(|| format!("filling the hub towards {level} keys"))?;
-            stored += sent.signals;
-            fill_signals += sent.signals;
-            fill_secs += sent.elapsed.as_secs_f64();
-        }
-        let stored_before = stored;
+        let (signals, secs) = measured.fill_to(level, settings, regions).await?;
+        fill_signals += signals;
+        fill_secs += secs;
+        let stored_before = measured.stored;
         let mut rounds_micros = Vec::with_capacity(settings.scale_rounds);
+        let mut reference_rounds_micros = Vec::with_capacity(settings.scale_rounds);
         for i in 0..settings.scale_rounds.max(1) {
-            let round = workload::round(
-                &format!("measure-{level}-{i}"),
-                &mut senders,
-                settings.scale_round / regions.len(),
-            );
-            expected_matches += round.expected_matches;
-            let sent = drive::over_grpc(
-                &clients,
-                &regions,
-                round,
-                settings.ingest_batch,
-                settings.phase_limit,
-            )
-            .await
-            .with_context(|| format!("measuring at {level} keys"))?;
-            stored += sent.signals;
-            rounds_micros.push(sent.micros_per_signal());
+            let tag = format!("measure-{level}-{i}");
+            // Each goes first in turn; the reference's removal comes after both, so its
+            // writes (and their checkpoint) do not fall into the measured hub's round only.
+            let (reference_micros, removal) = if i % 2 == 0 {
+                let on_reference = reference.round(&tag, settings, regions, false).await?;
+                rounds_micros.push(measured.round(&tag, settings, regions, true).await?.0);
+                on_reference
+            } else {
+                rounds_micros.push(measured.round(&tag, settings, regions, true).await?.0);
+                reference.round(&tag, settings, regions, false).await?
+            };
+            reference_rounds_micros.push(reference_micros);
+            if let Some(removal) = removal {
+                reference.remove(removal, settings, regions).await?;
+            }
         }
-        let micros = rounds_micros.iter().copied().fold(f64::INFINITY, f64::min);
-        let (rss_mib, peak_rss_mib) = process::memory_mib(hub.pid())?;
+        let fastest = |rounds: &[f64]| rounds.iter().copied().fold(f64::INFINITY, f64::min);
+        let micros = fastest(&rounds_micros);
+        let reference_micros = fastest(&reference_rounds_micros);
+        let (rss_mib, peak_rss_mib) = process::memory_mib(measured.hub.pid())?;
         let first = levels.first().map_or(micros, |l| l.micros_per_signal);
         levels.push(ScaleLevel {
             level,
             stored_before,
-            stored_after: stored,
+            stored_after: measured.stored,
             rounds_micros,
             micros_per_signal: micros,
             per_s: 1e6 / micros,
+            reference_rounds_micros,
+            reference_micros_per_signal: reference_micros,
+            ratio_side_by_side: micros / reference_micros,
             ratio_to_first: micros / first,
             rss_mib,
             peak_rss_mib,
         });
     }
-    let status = clients[0]
-        .clone()
-        .status(vir_proto::HubStatusRequest {})
-        .await?
-        .into_inner();
-    ensure!(
-        status.active_signals == stored && status.matches == expected_matches,
-        "scale: hub holds {} signals and {} matches, expected {stored} and {expected_matches}",
-        status.active_signals,
-        status.matches
-    );
+    let matches = measured.check("measured").await?;
+    reference.check("reference").await?;
     Ok(ScaleResult {
         hub: how,
         fill_per_s: fill_signals as f64 / fill_secs.max(1e-9),
-        matches: status.matches,
-        expected_matches,
+        matches,
+        expected_matches: measured.expected_matches,
         levels,
     })
 }

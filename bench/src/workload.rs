@@ -103,6 +103,36 @@ pub fn round(tag: &str, senders: &mut [Sender], per_region: usize) -> Round {
     }
 }
 
+/// The removal of every signal `round` upserted, as each sender's next operations: the hub is
+/// back at the signals it held before the round (the bench's reference hub stays at its size
+/// this way, see `scale.rs`).
+pub fn removal(round: &Round, senders: &mut [Sender]) -> Round {
+    let per_sender = round
+        .per_sender
+        .iter()
+        .zip(senders.iter_mut())
+        .map(|(ops, sender)| {
+            ops.iter()
+                .filter_map(|op| match &op.op {
+                    Some(pb::operation::Op::Upsert(u)) => Some(u.signal_ref.clone()),
+                    _ => None,
+                })
+                .map(|signal_ref| {
+                    sender.last_op_id += 1;
+                    pb::Operation {
+                        op_id: sender.last_op_id,
+                        op: Some(pb::operation::Op::Remove(pb::SignalRemove { signal_ref })),
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Round {
+        per_sender,
+        expected_matches: 0,
+    }
+}
+
 /// The three regions of the federation as senders.
 pub fn federation_senders() -> Vec<Sender> {
     vir_shared::regions::ALL
@@ -143,5 +173,28 @@ mod tests {
         assert_eq!(senders[0].last_op_id, 40);
         let next = super::round("u", &mut senders, 4);
         assert_eq!(next.per_sender[0][0].op_id, 41);
+
+        // The removal names every upserted ref once, from the sender that upserted it, with
+        // the sender's next op ids.
+        let undo = removal(&next, &mut senders);
+        for (upserts, removes) in next.per_sender.iter().zip(&undo.per_sender) {
+            let upserted: Vec<_> = upserts
+                .iter()
+                .map(|op| match &op.op {
+                    Some(pb::operation::Op::Upsert(u)) => u.signal_ref.clone(),
+                    _ => panic!("upserts only"),
+                })
+                .collect();
+            let removed: Vec<_> = removes
+                .iter()
+                .map(|op| match &op.op {
+                    Some(pb::operation::Op::Remove(r)) => r.signal_ref.clone(),
+                    _ => panic!("removals only"),
+                })
+                .collect();
+            assert_eq!(removed, upserted);
+        }
+        assert_eq!(undo.per_sender[0][0].op_id, 45);
+        assert_eq!(undo.expected_matches, 0);
     }
 }

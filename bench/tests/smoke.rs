@@ -41,6 +41,15 @@ async fn every_scenario_runs_with_tiny_counts() {
     for level in &scale.levels {
         assert!(level.stored_before >= level.level as u64);
         assert!(level.micros_per_signal > 0.0 && level.rss_mib > 0.0);
+        // The reference hub ran the same rounds (its own consistency, signals and matches
+        // after the removals, is checked by the scenario itself).
+        assert_eq!(
+            level.reference_rounds_micros.len(),
+            level.rounds_micros.len()
+        );
+        assert!(level.reference_micros_per_signal > 0.0);
+        let ratio = level.micros_per_signal / level.reference_micros_per_signal;
+        assert!((level.ratio_side_by_side - ratio).abs() < 1e-9);
     }
 
     assert_eq!(report.latency.len(), 2, "idle and under load");

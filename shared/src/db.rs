@@ -271,6 +271,12 @@ pub struct Tuning {
     pub postgres_serialised_writes: bool,
 }
 
+/// How often [`Db::spawn_background_checkpoints`] checkpoints, for hub and nodes. Once a second
+/// rather than more often: an index page that several commits dirty in the meantime is copied
+/// into the database file once (at a million keys on the hub, every 250 ms cost a quarter more
+/// per signal; BENCHMARKS.md, change 8).
+pub const BACKGROUND_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
 /// A pool of up to `connections`, with the SQLite settings every connection gets, then the
 /// statements of `extra` in order (on either backend).
 fn pool_options(

@@ -23,11 +23,11 @@ use vir_shared::RegionCode;
 use super::nodes::{decode_chain, encode_chain};
 use super::shapes::{insert_chunks, Placeholders};
 use super::{to_i64, to_u64, Store};
+use crate::error::StoreError;
 
 /// A feed row to insert: region, seq, encoded body, and the digest of its certificate chain,
 /// which is stored once apart (`feed_chains`).
 type FeedRow = (RegionCode, i64, Vec<u8>, Option<[u8; 32]>);
-use crate::error::StoreError;
 
 /// How many feed items a subscriber reads per query.
 pub const FEED_PAGE: u32 = 500;

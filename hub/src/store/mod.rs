@@ -73,7 +73,7 @@ impl Store {
         let sqlite_lock = Arc::new(Mutex::new(lock_sqlite(url).await?));
         let db =
             Db::connect_tuned(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR, tuning::TUNING).await?;
-        db.spawn_background_checkpoints(tuning::CHECKPOINT_EVERY);
+        db.spawn_background_checkpoints(vir_shared::db::BACKGROUND_CHECKPOINT_EVERY);
         if db.backend == Backend::Sqlite {
             // The writer connects here, not at the first request: it builds the key index
             // (`key_index.rs`), some seconds per million stored signals.

@@ -25,10 +25,6 @@
 //!   sequential scan is cheapest, and kept that plan while the table grew (40 ms a look-up at
 //!   30,000 signals, growing with the table). Custom plans take the index every time.
 
-use std::time::Duration;
-
-#[cfg(doc)]
-use vir_shared::db::Db;
 use vir_shared::db::Tuning;
 
 use super::key_index;
@@ -48,7 +44,3 @@ pub(crate) const TUNING: Tuning = Tuning {
     // row each. Replicas write concurrently.
     postgres_serialised_writes: false,
 };
-
-/// How often the background task checkpoints (see the module notes and
-/// [`Db::spawn_background_checkpoints`]).
-pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(1000);

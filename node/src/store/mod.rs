@@ -56,12 +56,9 @@ pub async fn connect(url: &str) -> Result<Db, DbError> {
         ..Tuning::default()
     };
     let db = Db::connect_tuned(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR, tuning).await?;
-    db.spawn_background_checkpoints(CHECKPOINT_EVERY);
+    db.spawn_background_checkpoints(vir_shared::db::BACKGROUND_CHECKPOINT_EVERY);
     Ok(db)
 }
-
-/// How often a node's SQLite WAL is checkpointed in the background.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

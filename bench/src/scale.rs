@@ -90,6 +90,8 @@ impl Running {
 struct Target {
     hub: Running,
     clients: Vec<HubClient<Channel>>,
+    /// The region of each client, in the same order.
+    regions: Vec<RegionCode>,
     senders: Vec<workload::Sender>,
     /// Signals it holds.
     stored: u64,
@@ -102,17 +104,18 @@ impl Target {
         settings: &Settings,
         dir: &Path,
         ids: &Identities,
-        regions: &[RegionCode],
     ) -> anyhow::Result<(Target, String)> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let regions: Vec<RegionCode> = ids.nodes.iter().map(|n| n.region.clone()).collect();
         let (hub, url, how) = start(settings, dir, ids).await?;
         let clients: Vec<HubClient<Channel>> = (0..regions.len())
             .map(|i| ids.hub_client(i, &url))
             .collect::<anyhow::Result<_>>()?;
-        drive::warm_up(&clients, regions).await?;
+        drive::warm_up(&clients, &regions).await?;
         let target = Target {
             hub,
             clients,
+            regions,
             senders: workload::federation_senders(),
             stored: 0,
             expected_matches: 0,
@@ -122,30 +125,21 @@ impl Target {
 
     /// Fills the hub up to `level` signals in large batches; returns the signals sent and the
     /// seconds it took.
-    async fn fill_to(
-        &mut self,
-        level: usize,
-        settings: &Settings,
-        regions: &[RegionCode],
-    ) -> anyhow::Result<(u64, f64)> {
+    async fn fill_to(&mut self, level: usize, settings: &Settings) -> anyhow::Result<(u64, f64)> {
         let (mut signals, mut secs) = (0u64, 0f64);
         while (self.stored as usize) < level {
-            let per_region = ((level - self.stored as usize) / regions.len()).clamp(4, FILL_CHUNK);
+            let per_region =
+                ((level - self.stored as usize) / self.regions.len()).clamp(4, FILL_CHUNK);
             let round = workload::round(
                 &format!("fill-{}", self.stored),
                 &mut self.senders,
                 per_region,
             );
             self.expected_matches += round.expected_matches;
-            let sent = drive::over_grpc(
-                &self.clients,
-                regions,
-                round,
-                settings.prefill_batch,
-                settings.phase_limit,
-            )
-            .await
-            .with_context(|| format!("filling a hub towards {level} keys"))?;
+            let sent = self
+                .send(round, settings.prefill_batch, settings)
+                .await
+                .with_context(|| format!("filling a hub towards {level} keys"))?;
             self.stored += sent.signals;
             signals += sent.signals;
             secs += sent.elapsed.as_secs_f64();
@@ -159,24 +153,19 @@ impl Target {
         &mut self,
         tag: &str,
         settings: &Settings,
-        regions: &[RegionCode],
         keep: bool,
     ) -> anyhow::Result<(f64, Option<workload::Round>)> {
-        let round = workload::round(tag, &mut self.senders, settings.scale_round / regions.len());
+        let per_region = settings.scale_round / self.regions.len();
+        let round = workload::round(tag, &mut self.senders, per_region);
         let removal = (!keep).then(|| workload::removal(&round, &mut self.senders));
         if keep {
             // A removed signal's matches end with it.
             self.expected_matches += round.expected_matches;
         }
-        let sent = drive::over_grpc(
-            &self.clients,
-            regions,
-            round,
-            settings.ingest_batch,
-            settings.phase_limit,
-        )
-        .await
-        .with_context(|| format!("round {tag}"))?;
+        let sent = self
+            .send(round, settings.ingest_batch, settings)
+            .await
+            .with_context(|| format!("round {tag}"))?;
         self.stored += sent.signals;
         Ok((sent.micros_per_signal(), removal))
     }
@@ -186,19 +175,30 @@ impl Target {
         &mut self,
         removal: workload::Round,
         settings: &Settings,
-        regions: &[RegionCode],
     ) -> anyhow::Result<()> {
-        let removed = drive::over_grpc(
+        let removed = self
+            .send(removal, settings.ingest_batch, settings)
+            .await
+            .context("removing the signals of a reference round")?;
+        self.stored -= removed.signals;
+        Ok(())
+    }
+
+    /// Sends `round` over gRPC in batches of `batch`, each client for its region.
+    async fn send(
+        &self,
+        round: workload::Round,
+        batch: usize,
+        settings: &Settings,
+    ) -> anyhow::Result<drive::Sent> {
+        drive::over_grpc(
             &self.clients,
-            regions,
-            removal,
-            settings.ingest_batch,
+            &self.regions,
+            round,
+            batch,
             settings.phase_limit,
         )
         .await
-        .context("removing the signals of a reference round")?;
-        self.stored -= removed.signals;
-        Ok(())
     }
 
     /// Checks that the hub holds the signals and matches it was sent.
@@ -251,12 +251,11 @@ async fn start(
 }
 
 pub async fn run(settings: &Settings, dir: &Path, ids: &Identities) -> anyhow::Result<ScaleResult> {
-    let regions: Vec<RegionCode> = ids.nodes.iter().map(|n| n.region.clone()).collect();
-    let (mut measured, how) = Target::start(settings, dir, ids, &regions).await?;
-    let reference = Target::start(settings, &dir.join("reference"), ids, &regions).await;
+    let (mut measured, how) = Target::start(settings, dir, ids).await?;
+    let reference = Target::start(settings, &dir.join("reference"), ids).await;
     let result = match reference {
         Ok((mut reference, _)) => {
-            let result = measure(settings, &regions, &mut measured, &mut reference, how).await;
+            let result = measure(settings, &mut measured, &mut reference, how).await;
             reference.hub.stop().await?;
             result
         }
@@ -268,17 +267,16 @@ pub async fn run(settings: &Settings, dir: &Path, ids: &Identities) -> anyhow::R
 
 async fn measure(
     settings: &Settings,
-    regions: &[RegionCode],
     measured: &mut Target,
     reference: &mut Target,
     how: String,
 ) -> anyhow::Result<ScaleResult> {
     let first_level = settings.scale_levels.first().copied().unwrap_or_default();
-    reference.fill_to(first_level, settings, regions).await?;
+    reference.fill_to(first_level, settings).await?;
     let (mut fill_signals, mut fill_secs) = (0u64, 0f64);
     let mut levels: Vec<ScaleLevel> = Vec::new();
     for &level in &settings.scale_levels {
-        let (signals, secs) = measured.fill_to(level, settings, regions).await?;
+        let (signals, secs) = measured.fill_to(level, settings).await?;
         fill_signals += signals;
         fill_secs += secs;
         let stored_before = measured.stored;
@@ -289,16 +287,16 @@ async fn measure(
             // Each goes first in turn; the reference's removal comes after both, so its
             // writes (and their checkpoint) do not fall into the measured hub's round only.
             let (reference_micros, removal) = if i % 2 == 0 {
-                let on_reference = reference.round(&tag, settings, regions, false).await?;
-                rounds_micros.push(measured.round(&tag, settings, regions, true).await?.0);
+                let on_reference = reference.round(&tag, settings, false).await?;
+                rounds_micros.push(measured.round(&tag, settings, true).await?.0);
                 on_reference
             } else {
-                rounds_micros.push(measured.round(&tag, settings, regions, true).await?.0);
-                reference.round(&tag, settings, regions, false).await?
+                rounds_micros.push(measured.round(&tag, settings, true).await?.0);
+                reference.round(&tag, settings, false).await?
             };
             reference_rounds_micros.push(reference_micros);
             if let Some(removal) = removal {
-                reference.remove(removal, settings, regions).await?;
+                reference.remove(removal, settings).await?;
             }
         }
         let fastest = |rounds: &[f64]| rounds.iter().copied().fold(f64::INFINITY, f64::min);

@@ -150,6 +150,19 @@ mod tests {
 
     use super::*;
 
+    /// The signal ref of each operation, all upserts or (`removals`) all removals; panics on
+    /// another kind.
+    fn refs(ops: &[pb::Operation], removals: bool) -> Vec<String> {
+        ops.iter()
+            .map(|op| match (&op.op, removals) {
+                (Some(pb::operation::Op::Upsert(u)), false) => u.signal_ref.clone(),
+                (Some(pb::operation::Op::Remove(r)), true) => r.signal_ref.clone(),
+                _ if removals => panic!("removals only"),
+                _ => panic!("upserts only"),
+            })
+            .collect()
+    }
+
     #[test]
     fn half_the_signals_pair_across_regions() {
         let mut senders = federation_senders();
@@ -178,21 +191,7 @@ mod tests {
         // the sender's next op ids.
         let undo = removal(&next, &mut senders);
         for (upserts, removes) in next.per_sender.iter().zip(&undo.per_sender) {
-            let upserted: Vec<_> = upserts
-                .iter()
-                .map(|op| match &op.op {
-                    Some(pb::operation::Op::Upsert(u)) => u.signal_ref.clone(),
-                    _ => panic!("upserts only"),
-                })
-                .collect();
-            let removed: Vec<_> = removes
-                .iter()
-                .map(|op| match &op.op {
-                    Some(pb::operation::Op::Remove(r)) => r.signal_ref.clone(),
-                    _ => panic!("removals only"),
-                })
-                .collect();
-            assert_eq!(removed, upserted);
+            assert_eq!(refs(removes, true), refs(upserts, false));
         }
         assert_eq!(undo.per_sender[0][0].op_id, 45);
         assert_eq!(undo.expected_matches, 0);

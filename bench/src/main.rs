@@ -26,6 +26,10 @@ struct Cli {
     /// created on it and dropped. Defaults to VIR_TEST_POSTGRES_URL.
     #[arg(long)]
     postgres: Option<String>,
+    /// Operations per `Submit` in the ingest scenario and the store ceiling (default 500, a
+    /// node forwarder's batch).
+    #[arg(long)]
+    ingest_batch: Option<usize>,
     /// Run only these scenarios (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Scenario>,
@@ -70,6 +74,10 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Settings::full()
     };
     settings.postgres = vir_bench::postgres::server_url(cli.postgres);
+    if let Some(batch) = cli.ingest_batch {
+        anyhow::ensure!(batch > 0, "--ingest-batch must be at least 1");
+        settings.ingest_batch = batch;
+    }
     if cli.hub_in_process {
         settings.hub_process = vir_bench::HubProcess::InProcess;
     }

@@ -675,6 +675,9 @@ async fn state_survives_a_reopen() {
 
 /// The key index follows corrections, removals and rolled-back requests, and is whole again
 /// after a reopen (on SQLite it is rebuilt in memory when the writer connects; `key_index.rs`).
+/// Every kind of write that adds or drops a key (new signals, a corrected BSN, new parents, an
+/// erasure, a rolled-back `Submit`) leaves the key index equal to the tables
+/// (`Store::verify_key_index`, SQLite), and a reopened hub matches on what was committed.
 #[tokio::test]
 async fn the_key_index_follows_every_change_across_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -686,6 +689,16 @@ async fn the_key_index_follows_every_change_across_a_reopen() {
             }
             op
         };
+        let forget = |op_id, signal_ref: &str| pb::Operation {
+            op_id,
+            op: Some(pb::operation::Op::Forget(pb::PersonForget {
+                signal_refs: vec![signal_ref.to_owned()],
+            })),
+        };
+        let verified = |state: &HubState| {
+            let store = state.store().clone();
+            async move { store.verify_key_index().await.unwrap() }
+        };
         let state = open(&url).await;
         submit(
             &state,
@@ -694,16 +707,26 @@ async fn the_key_index_follows_every_change_across_a_reopen() {
                 with_parent(1, "d-1", 2, 70),
                 upsert(2, "d-2", key(3)),
                 upsert(3, "d-3", key(6)),
+                with_parent(4, "d-4", 8, 71),
+                with_parent(5, "d-5", 9, 72),
             ],
         )
         .await;
-        // A corrected BSN: d-2 is another person now. d-3 is removed.
+        verified(&state).await;
+        // A corrected BSN: d-2 is another person now. d-3 is removed. d-4 has a new parent.
+        // d-5 died: erased with its keys.
         submit(
             &state,
             DRENTHE,
-            vec![upsert(4, "d-2", key(4)), remove(5, "d-3")],
+            vec![
+                upsert(6, "d-2", key(4)),
+                remove(7, "d-3"),
+                with_parent(8, "d-4", 8, 73),
+                forget(9, "d-5"),
+            ],
         )
         .await;
+        verified(&state).await;
         // Rolled back as a whole: the relay names no match.
         let refused = state
             .submit(
@@ -715,6 +738,7 @@ async fn the_key_index_follows_every_change_across_a_reopen() {
             )
             .await;
         assert!(refused.is_err(), "{refused:?}");
+        verified(&state).await;
         state.close().await;
 
         let state = open(&url).await;
@@ -727,12 +751,16 @@ async fn the_key_index_follows_every_change_across_a_reopen() {
                 with_parent(3, "l-3", 50, 70),
                 upsert(4, "l-4", key(5)),
                 upsert(5, "l-5", key(6)),
+                with_parent(6, "l-6", 51, 71),
+                with_parent(7, "l-7", 52, 73),
+                with_parent(8, "l-8", 9, 72),
             ],
         )
         .await;
+        verified(&state).await;
         assert_eq!(
             matches_told(&state, LIMBURG).await,
-            pairs(&[("l-2", "d-2"), ("l-3", "d-1")])
+            pairs(&[("l-2", "d-2"), ("l-3", "d-1"), ("l-7", "d-4")])
         );
         state.close().await;
     }

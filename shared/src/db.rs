@@ -154,7 +154,7 @@ impl Db {
             Backend::Sqlite => &[][..],
             Backend::Postgres => tuning.postgres_session,
         };
-        let pool = pool_options(backend, connections, [every, &[]])
+        let pool = pool_options(backend, connections, every)
             .connect_with(options.clone())
             .await?;
         match backend {
@@ -163,17 +163,11 @@ impl Db {
         }
         let write_pool = match backend {
             Backend::Sqlite => Some(
-                pool_options(
-                    backend,
-                    1,
-                    [tuning.sqlite_writer, tuning.sqlite_writer_state],
-                )
-                // The writer lives as long as the process: state it builds when it
-                // connects (`Tuning::sqlite_writer_state`) is not rebuilt every few
-                // minutes.
-                .max_lifetime(None)
-                .idle_timeout(None)
-                .connect_lazy_with(options),
+                pool_options(backend, 1, tuning.sqlite_writer)
+                    // The writer lives as long as the process: its page cache stays warm.
+                    .max_lifetime(None)
+                    .idle_timeout(None)
+                    .connect_lazy_with(options),
             ),
             Backend::Postgres => None,
         };
@@ -259,9 +253,6 @@ pub struct Tuning {
     /// SQLite pragmas for the writer connection only (page cache, temporary storage,
     /// checkpoints), after the defaults.
     pub sqlite_writer: &'static [&'static str],
-    /// Statements that build per-connection state on the SQLite writer (temporary tables and
-    /// triggers), run after [`Tuning::sqlite_writer`] whenever the writer connects.
-    pub sqlite_writer_state: &'static [&'static str],
     /// Statements (`SET …`) for every PostgreSQL connection.
     pub postgres_session: &'static [&'static str],
     /// PostgreSQL: every [`Db::write`] transaction first takes one advisory lock, so the
@@ -282,7 +273,7 @@ pub const BACKGROUND_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 fn pool_options(
     backend: Backend,
     connections: u32,
-    extra: [&'static [&'static str]; 2],
+    extra: &'static [&'static str],
 ) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(connections)
@@ -301,7 +292,7 @@ fn pool_options(
                         sqlx::query(pragma).execute(&mut *conn).await?;
                     }
                 }
-                for statement in extra.into_iter().flatten() {
+                for statement in extra {
                     sqlx::query(statement).execute(&mut *conn).await?;
                 }
                 Ok(())

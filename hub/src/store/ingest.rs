@@ -23,6 +23,7 @@ use vir_proto as pb;
 use vir_shared::RegionCode;
 
 use super::feed::append_all;
+use super::key_index::IndexTx;
 use super::matching::NewMatch;
 use super::nodes::decode_chain;
 use super::upsert::MAX_RUN;
@@ -66,8 +67,13 @@ impl Store {
             .ok_or_else(|| HubError::precondition(format!("region {region} is not registered")))?
             .try_get(0)?;
         let before = to_u64(last, "last_op_id")?;
+        let index = match &self.key_index {
+            Some(key_index) => Some(key_index.begin(conn(&mut tx)).await?),
+            None => None,
+        };
         let mut ingest = Ingest {
             conn: conn(&mut tx),
+            index,
             region,
             now_ms,
             chains: HashMap::new(),
@@ -87,6 +93,7 @@ impl Store {
                 .push((operation.op_id, OpOutcome::Duplicate));
         }
         ingest.apply_all(&ops[first_new..]).await?;
+        let index = ingest.index.take();
         let outcome = ingest.finish().await?;
         if outcome.last_applied_op_id != before {
             sqlx::query("UPDATE nodes SET last_op_id = $2 WHERE region = $1")
@@ -95,7 +102,15 @@ impl Store {
                 .execute(conn(&mut tx))
                 .await?;
         }
-        tx.commit().await?;
+        let committed = tx.commit().await;
+        if let Some(key_index) = &self.key_index {
+            match (committed.is_ok(), index) {
+                (true, Some(index)) => key_index.commit(index),
+                // Whether a failed commit went through is not known: rebuild the index.
+                _ => key_index.mark_stale(),
+            }
+        }
+        committed?;
         Ok(outcome)
     }
 }
@@ -117,6 +132,8 @@ fn upsert_run(ops: &[Operation]) -> Vec<&Upsert> {
 /// The state of one `Submit` transaction.
 pub(super) struct Ingest<'a> {
     pub(super) conn: &'a mut AnyConnection,
+    /// On SQLite, this transaction's changes to the key index (`key_index.rs`).
+    pub(super) index: Option<IndexTx>,
     /// The submitting node's region.
     pub(super) region: &'a RegionCode,
     pub(super) now_ms: i64,

@@ -4,16 +4,63 @@
 //! the person key (it holds those keys already), records who asked and whom it asked, and
 //! relays an answer from an asked region back to the requester only. It cannot open an answer.
 
+use std::collections::BTreeSet;
+
 use sqlx::Row;
 use vir_proto as pb;
+use vir_shared::keys::PseudoKey;
 use vir_shared::RegionCode;
 
 use super::ingest::Ingest;
-use super::prefix::{key_prefix, regions_with_person_key_sql};
-use crate::error::HubError;
+use super::key_index::{prefix_of, regions_with_person_key, Role};
+use super::prefix::{key_prefix, REGIONS_WITH_PERSON_KEY};
+use super::shapes::{max_rows, padded, Placeholders};
+use crate::error::{HubError, StoreError};
 use crate::ops::{InzageAnswer, InzageRequest};
 
 impl Ingest<'_> {
+    /// The regions other than the sender's with a signal (any status) on `person_key`, in
+    /// order. Stored region codes are valid; anything else is skipped rather than failing.
+    async fn regions_with_person_key(
+        &mut self,
+        person_key: &PseudoKey,
+    ) -> Result<Vec<RegionCode>, StoreError> {
+        let mut found = BTreeSet::new();
+        if let Some(index) = &self.index {
+            // SQLite: the rows the key index names (`key_index.rs`).
+            let rows = index.rows_with(Role::Person, &[prefix_of(&person_key.value)?]);
+            for list in padded(&rows, max_rows(self.conn)) {
+                let sql =
+                    regions_with_person_key(&Placeholders::for_conn(self.conn).list(list.len()));
+                let mut query = sqlx::query(&sql)
+                    .bind(self.region.as_str())
+                    .bind(person_key.value.to_vec())
+                    .bind(i64::from(person_key.version));
+                for row in list {
+                    query = query.bind(row);
+                }
+                for row in query.fetch_all(&mut *self.conn).await? {
+                    found.insert(row.try_get::<String, _>(0)?);
+                }
+            }
+        } else {
+            let rows = sqlx::query(REGIONS_WITH_PERSON_KEY)
+                .bind(person_key.value.to_vec())
+                .bind(i64::from(person_key.version))
+                .bind(self.region.as_str())
+                .bind(key_prefix(&person_key.value))
+                .fetch_all(&mut *self.conn)
+                .await?;
+            for row in rows {
+                found.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+        Ok(found
+            .into_iter()
+            .filter_map(|region| region.parse::<RegionCode>().ok())
+            .collect())
+    }
+
     /// Records the request and appends `InzageRequested` to the feed of every other region
     /// with a signal (any status) on `person_key`, and `InzageForwarded` to the requester's.
     pub(super) async fn inzage_request(
@@ -36,21 +83,7 @@ impl Ingest<'_> {
             // The same region asking again under the same id: already routed.
             return Ok(());
         }
-        let rows = sqlx::query(regions_with_person_key_sql(self.conn))
-            .bind(person_key.value.to_vec())
-            .bind(i64::from(person_key.version))
-            .bind(self.region.as_str())
-            .bind(key_prefix(&person_key.value))
-            .fetch_all(&mut *self.conn)
-            .await?;
-        let mut asked = Vec::with_capacity(rows.len());
-        for row in rows {
-            let region: String = row.try_get(0)?;
-            // A region code the hub stored is valid; skip anything else rather than fail.
-            if let Ok(code) = region.parse::<RegionCode>() {
-                asked.push(code);
-            }
-        }
+        let asked = self.regions_with_person_key(person_key).await?;
         sqlx::query(
             "INSERT INTO inzage_requests (request_id, from_region, asked, created_ms) \
              VALUES ($1, $2, $3, $4)",

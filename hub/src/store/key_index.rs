@@ -1,176 +1,412 @@
-//! On SQLite, the key index lives in memory: a temporary table of the writer connection, kept
-//! exact by temporary triggers (and by the bulk insert of new signals) and rebuilt from the
-//! tables whenever the connection opens.
+//! On SQLite, the key index lives in the hub process's memory: per key role, the set of
+//! (8-byte prefix, row id) of every stored key. It is built from the tables when the store
+//! opens and changed only by committed `Submit`s.
 //!
-//! Why (issue 9, profiled with `vir-bench --only scale`, BENCHMARKS.md): keys are OPRF outputs,
-//! uniformly spread, so every insert into an on-disk key index lands on a random leaf page.
-//! At a million stored keys a `Submit` of 500 signals dirtied some 500 index pages, each
-//! written to the WAL at commit and copied into the database file again at the checkpoint:
-//! the cost per signal grew with the number of stored keys. The index in memory is written
-//! nowhere; what is on disk is only appended to (the signals table in rowid order, the primary
-//! key in time order of the UUIDv7 signal refs).
+//! Why (issue 9, profiled with `vir-bench`, BENCHMARKS.md):
+//! - Keys are OPRF outputs, uniformly spread, so every insert into an on-disk key index lands
+//!   on a random leaf page. At a million stored keys a `Submit` of 500 signals dirtied some 500
+//!   index pages, written to the WAL at commit and copied into the database file again at the
+//!   checkpoint: the cost per signal grew with the number of stored keys.
+//! - An index in a temporary table of the writer connection (the previous design) is written
+//!   nowhere, but SQLite still journals every page a transaction changes, in memory: per
+//!   `Submit` of 500 signals, the statement that indexed them and the prefix look-up took half
+//!   of all statement time in the store ceiling (`RUST_LOG=sqlx::query=debug`, elapsed per
+//!   statement). Here an insert is a few hundred nanoseconds, and a look-up asks the database
+//!   only for rows that hold a key with a wanted prefix, by row id.
 //!
-//! Why this is safe:
-//! - Every write of a key goes through the one writer connection (`vir_shared::db`: SQLite
-//!   writers are serialised on it) of the one hub process (the store holds a file lock beside
-//!   the database, `super::lock_sqlite`), and the index changes in the same transaction and is
-//!   rolled back with it.
-//! - Triggers keep it for every update and delete, and for every insert of a parent, address
-//!   or fallback key: those paths need not remember the index. The one exception is the bulk
-//!   insert of new signals (`upsert::insert_new`, the hub's one `INSERT INTO signals`). It
-//!   adds its rows with one statement, sorted by prefix ([`add_inserted_signals`]): the store
-//!   ceiling went from 45.7k to 48.6k signals/s against a trigger per row in arrival order
-//!   (`vir-bench --only store`, four alternating runs each, BENCHMARKS.md). That statement
-//!   checks that it indexed as many person keys as were inserted, and fails the `Submit`
-//!   otherwise.
-//! - The index is rebuilt from the tables each time the writer connects, before its first
-//!   statement (the writer is kept open for the life of the process; see `vir_shared::db`).
-//!   A restored backup, a crash, a restart: the tables are the truth, the index follows.
-//! - Entries hold the 8-byte prefix and the row id (`prefix.rs`); every look-up reads the row
-//!   and compares the whole key and version, so even a stale entry could never make a match.
-//! - The readers never look a key up; the moves table keeps its own index on disk.
+//! Why this is exact:
+//! - Every write of a key goes through the one writer connection of the one hub process (the
+//!   store holds a file lock beside the database, `super::lock_sqlite`), inside a `Submit`.
+//!   The write paths that add or drop a key (the bulk insert of new signals, a changed person
+//!   key, the replacement of a signal's other keys, erasure) record what they did in the
+//!   `Submit`'s [`IndexTx`]; [`KeyIndex::commit`] applies it after the transaction commits. A
+//!   rolled-back `Submit` changes nothing.
+//! - Those paths know their row ids: rows are inserted with row ids the hub allots from
+//!   counters kept here (above every row id in the table), rows are deleted with `RETURNING`.
+//! - A `Submit` reads the index as it was at its start. That is what its look-ups need: they
+//!   look for other regions' signals, and a `Submit` writes only its own region's.
+//! - If a commit fails, whether it went through is not known: the index is rebuilt from the
+//!   tables before the next `Submit` uses it ([`KeyIndex::begin`]).
+//! - Every look-up reads the rows and compares the whole key and version, so a prefix shared
+//!   by two keys never makes a match.
+//! - [`KeyIndex::verify`] compares the index with one built from the tables; the storage tests
+//!   run it after every kind of write.
 //!
-//! Its size: about 21 bytes per key, 21 MB for the 1,036,008 signals of a `vir-bench` scale run
-//! (`PRAGMA temp.page_count`).
+//! Its size: 16 bytes per key in a B-tree set, about 25 MB for a million keys.
 //!
 //! PostgreSQL keeps its expression indexes on the tables (migration `0040_key_prefix_index`):
 //! there several hub replicas share the database, and the write path is not one connection.
 
-use sqlx::AnyConnection;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use sqlx::{AnyConnection, Row};
+
+use super::prefix::PREFIX_LEN;
 use crate::error::StoreError;
 
-/// The role of a key in the index: a person key in `signals`, the others in `signal_keys`.
-fn role_code(role: &str) -> i64 {
-    match role {
-        "person" => 0,
-        "parent" => 1,
-        "address" => 2,
-        _ => 3,
+/// The role of a key: a person key in `signals`, the others in `signal_keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    Person,
+    Parent,
+    Address,
+    Fallback,
+}
+
+impl Role {
+    /// A role as the matching code names it: `person`, or `signal_keys.role`.
+    pub(super) fn named(role: &str) -> Result<Role, StoreError> {
+        match role {
+            "person" => Ok(Role::Person),
+            "parent" => Ok(Role::Parent),
+            "address" => Ok(Role::Address),
+            "fallback" => Ok(Role::Fallback),
+            other => Err(StoreError::Corrupt(format!("signal_keys.role {other}"))),
+        }
+    }
+
+    fn slot(self) -> usize {
+        self as usize
     }
 }
 
-/// The same mapping, in SQL, for the triggers (`signal_keys.role` is checked to be one of
-/// these three).
-macro_rules! role_sql {
-    ($column:literal) => {
-        concat!(
-            "CASE ",
-            $column,
-            " WHEN 'parent' THEN 1 WHEN 'address' THEN 2 ELSE 3 END"
-        )
-    };
+/// The indexed part of a key (its first [`PREFIX_LEN`] bytes).
+pub(super) fn prefix_of(value: &[u8]) -> Result<u64, StoreError> {
+    let head: [u8; PREFIX_LEN] = value
+        .get(..PREFIX_LEN)
+        .and_then(|head| head.try_into().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("a key of {} bytes", value.len())))?;
+    Ok(u64::from_be_bytes(head))
 }
 
-/// The statements the writer connection runs when it opens, after the pragmas (`temp_store =
-/// MEMORY` first: the temporary database then lives in memory).
-pub(super) const SQLITE_WRITER: &[&str] = &[
-    // (role, prefix, row id): one B-tree, no separate table.
-    "CREATE TEMP TABLE key_index (\
-        role INTEGER NOT NULL, prefix BLOB NOT NULL, row INTEGER NOT NULL, \
-        PRIMARY KEY (role, prefix, row)) WITHOUT ROWID",
-    // Person keys: row is `signals.rowid`. Inserts: `add_inserted_signals`.
-    "CREATE TEMP TRIGGER key_index_signal_update AFTER UPDATE OF person_key ON main.signals \
-     BEGIN \
-        DELETE FROM key_index WHERE role = 0 AND prefix = substr(old.person_key, 1, 8) \
-            AND row = old.rowid; \
-        INSERT OR IGNORE INTO key_index SELECT 0, substr(new.person_key, 1, 8), new.rowid \
-            WHERE new.person_key IS NOT NULL; \
-     END",
-    "CREATE TEMP TRIGGER key_index_signal_delete AFTER DELETE ON main.signals BEGIN \
-        DELETE FROM key_index WHERE role = 0 AND prefix = substr(old.person_key, 1, 8) \
-            AND row = old.rowid; \
-     END",
-    // Parent, address and fallback keys: row is `signal_keys.rowid`.
-    concat!(
-        "CREATE TEMP TRIGGER key_index_keys_insert AFTER INSERT ON main.signal_keys BEGIN ",
-        "INSERT OR IGNORE INTO key_index VALUES (",
-        role_sql!("new.role"),
-        ", substr(new.key_value, 1, 8), new.rowid); END"
-    ),
-    concat!(
-        "CREATE TEMP TRIGGER key_index_keys_update AFTER UPDATE ON main.signal_keys BEGIN ",
-        "DELETE FROM key_index WHERE role = ",
-        role_sql!("old.role"),
-        " AND prefix = substr(old.key_value, 1, 8) AND row = old.rowid; ",
-        "INSERT OR IGNORE INTO key_index VALUES (",
-        role_sql!("new.role"),
-        ", substr(new.key_value, 1, 8), new.rowid); END"
-    ),
-    concat!(
-        "CREATE TEMP TRIGGER key_index_keys_delete AFTER DELETE ON main.signal_keys BEGIN ",
-        "DELETE FROM key_index WHERE role = ",
-        role_sql!("old.role"),
-        " AND prefix = substr(old.key_value, 1, 8) AND row = old.rowid; END"
-    ),
-    // The rebuild, in index order (sorted inserts fill pages in sequence).
-    "INSERT INTO key_index SELECT 0, substr(person_key, 1, 8), rowid FROM main.signals \
-     WHERE person_key IS NOT NULL ORDER BY 2, 3",
-    concat!(
-        "INSERT INTO key_index SELECT ",
-        role_sql!("role"),
-        ", substr(key_value, 1, 8), rowid FROM main.signal_keys ORDER BY 1, 2, 3"
-    ),
-];
+/// One change to the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Add(Role, u64, i64),
+    Remove(Role, u64, i64),
+}
 
-/// Adds the `inserted` signals that one statement has just inserted (`upsert::insert_new`) to
-/// the index: one statement for the lot, in index order, instead of a trigger program per row.
-/// Their row ids are the last `inserted`, ending at `last_insert_rowid()` (why: see
-/// `upsert::insert_new`; inserts into the index, a table without row ids, leave it as it is). `with_person_key` is how many of
-/// them have a person key; an index that took a different number would miss matches, so that
-/// fails the transaction.
-pub(super) async fn add_inserted_signals(
-    conn: &mut AnyConnection,
-    inserted: u64,
-    with_person_key: usize,
-) -> Result<(), StoreError> {
-    let added = sqlx::query(
-        "INSERT INTO temp.key_index SELECT 0, substr(person_key, 1, 8), rowid FROM main.signals \
-         WHERE rowid > last_insert_rowid() - ? AND rowid <= last_insert_rowid() \
-         AND person_key IS NOT NULL ORDER BY 2, 3",
+/// What the index holds.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Entries {
+    /// Per role ([`Role::slot`]): (prefix, row id).
+    by_role: [BTreeSet<(u64, i64)>; 4],
+    /// Above every row id of `signals` and of `signal_keys`: the next to allot.
+    next_signal_row: i64,
+    next_key_row: i64,
+}
+
+struct Shared {
+    entries: Entries,
+    /// A commit failed, so the index may not be what the tables hold: rebuild before use.
+    stale: bool,
+}
+
+/// The key index of an SQLite hub store (module docs).
+#[derive(Clone)]
+pub(crate) struct KeyIndex {
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl std::fmt::Debug for KeyIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shared = self.lock();
+        let keys: usize = shared.entries.by_role.iter().map(BTreeSet::len).sum();
+        f.debug_struct("KeyIndex")
+            .field("keys", &keys)
+            .field("stale", &shared.stale)
+            .finish()
+    }
+}
+
+/// The index changes of one `Submit` and the row ids it allots, applied when it commits.
+#[derive(Debug)]
+pub(super) struct IndexTx {
+    /// The index as it was when the `Submit` began, for its look-ups.
+    live: KeyIndex,
+    changes: Vec<Change>,
+    next_signal_row: i64,
+    next_key_row: i64,
+}
+
+impl IndexTx {
+    /// See [`KeyIndex::rows_with`].
+    pub(super) fn rows_with(&self, role: Role, prefixes: &[u64]) -> Vec<i64> {
+        self.live.rows_with(role, prefixes)
+    }
+
+    /// `n` consecutive new row ids of `signals`; the first is returned.
+    pub(super) fn allot_signal_rows(&mut self, n: usize) -> i64 {
+        allot(&mut self.next_signal_row, n)
+    }
+
+    /// `n` consecutive new row ids of `signal_keys`; the first is returned.
+    pub(super) fn allot_key_rows(&mut self, n: usize) -> i64 {
+        allot(&mut self.next_key_row, n)
+    }
+
+    pub(super) fn added(&mut self, role: Role, value: &[u8], row: i64) -> Result<(), StoreError> {
+        self.changes.push(Change::Add(role, prefix_of(value)?, row));
+        Ok(())
+    }
+
+    pub(super) fn removed(&mut self, role: Role, value: &[u8], row: i64) -> Result<(), StoreError> {
+        self.changes
+            .push(Change::Remove(role, prefix_of(value)?, row));
+        Ok(())
+    }
+}
+
+fn allot(next: &mut i64, n: usize) -> i64 {
+    let first = *next;
+    *next = next.saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
+    first
+}
+
+impl KeyIndex {
+    /// Builds the index from the tables.
+    pub(super) async fn build(conn: &mut AnyConnection) -> Result<KeyIndex, StoreError> {
+        let entries = read_tables(conn).await?;
+        Ok(KeyIndex {
+            shared: Arc::new(Mutex::new(Shared {
+                entries,
+                stale: false,
+            })),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // Nothing panics while holding the lock; a poisoned one still holds whole entries.
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts the index's part of a `Submit`, inside its transaction on the writer: first
+    /// rebuilds a stale index from the tables.
+    pub(super) async fn begin(&self, conn: &mut AnyConnection) -> Result<IndexTx, StoreError> {
+        if self.lock().stale {
+            let entries = read_tables(conn).await?;
+            tracing::warn!("key index rebuilt from the tables after a failed commit");
+            let mut shared = self.lock();
+            shared.entries = entries;
+            shared.stale = false;
+        }
+        let shared = self.lock();
+        Ok(IndexTx {
+            live: self.clone(),
+            changes: Vec::new(),
+            next_signal_row: shared.entries.next_signal_row,
+            next_key_row: shared.entries.next_key_row,
+        })
+    }
+
+    /// Applies a committed `Submit`'s changes, in order.
+    pub(super) fn commit(&self, tx: IndexTx) {
+        let mut shared = self.lock();
+        let entries = &mut shared.entries;
+        for change in tx.changes {
+            match change {
+                Change::Add(role, prefix, row) => {
+                    entries.by_role[role.slot()].insert((prefix, row))
+                }
+                Change::Remove(role, prefix, row) => {
+                    entries.by_role[role.slot()].remove(&(prefix, row))
+                }
+            };
+        }
+        entries.next_signal_row = entries.next_signal_row.max(tx.next_signal_row);
+        entries.next_key_row = entries.next_key_row.max(tx.next_key_row);
+    }
+
+    /// After a failed commit: the next `Submit` rebuilds the index first.
+    pub(super) fn mark_stale(&self) {
+        self.lock().stale = true;
+    }
+
+    /// The row ids (sorted, distinct) holding a key in `role` with one of `prefixes`: rows of
+    /// `signals` for person keys, of `signal_keys` for the others.
+    fn rows_with(&self, role: Role, prefixes: &[u64]) -> Vec<i64> {
+        let shared = self.lock();
+        let set = &shared.entries.by_role[role.slot()];
+        let mut rows: Vec<i64> = prefixes
+            .iter()
+            .flat_map(|&p| {
+                set.range((p, i64::MIN)..=(p, i64::MAX))
+                    .map(|&(_, row)| row)
+            })
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    }
+
+    /// Compares the index with one built from the tables now; an error names the first
+    /// difference. The storage tests run it after every kind of write.
+    pub async fn verify(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        let fresh = read_tables(conn).await?;
+        let shared = self.lock();
+        let live = &shared.entries;
+        for role in [Role::Person, Role::Parent, Role::Address, Role::Fallback] {
+            let (have, want) = (&live.by_role[role.slot()], &fresh.by_role[role.slot()]);
+            if let Some(extra) = have.difference(want).next() {
+                return Err(StoreError::Corrupt(format!(
+                    "key index: {role:?} entry for row {} not in the tables",
+                    extra.1
+                )));
+            }
+            if let Some(missing) = want.difference(have).next() {
+                return Err(StoreError::Corrupt(format!(
+                    "key index: {role:?} key of row {} missing",
+                    missing.1
+                )));
+            }
+        }
+        if live.next_signal_row < fresh.next_signal_row || live.next_key_row < fresh.next_key_row {
+            return Err(StoreError::Corrupt(
+                "key index: row counters below the tables' row ids".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Every key of the tables, and the next row ids.
+async fn read_tables(conn: &mut AnyConnection) -> Result<Entries, StoreError> {
+    let mut entries = Entries::default();
+    let rows = sqlx::query(
+        "SELECT rowid, substr(person_key, 1, 8) FROM signals WHERE person_key IS NOT NULL",
     )
-    .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
-    .execute(conn)
-    .await?
-    .rows_affected();
-    if usize::try_from(added).ok() != Some(with_person_key) {
-        return Err(StoreError::Corrupt(format!(
-            "the key index took {added} of {with_person_key} new person keys"
-        )));
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let prefix: Vec<u8> = row.try_get(1)?;
+        entries.by_role[Role::Person.slot()].insert((prefix_of(&prefix)?, row.try_get(0)?));
     }
-    Ok(())
+    let rows = sqlx::query("SELECT rowid, role, substr(key_value, 1, 8) FROM signal_keys")
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in rows {
+        let role = Role::named(row.try_get::<String, _>(1)?.as_str())?;
+        let prefix: Vec<u8> = row.try_get(2)?;
+        entries.by_role[role.slot()].insert((prefix_of(&prefix)?, row.try_get(0)?));
+    }
+    let row = sqlx::query(
+        "SELECT COALESCE((SELECT MAX(rowid) FROM signals), 0), \
+         COALESCE((SELECT MAX(rowid) FROM signal_keys), 0)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    entries.next_signal_row = row.try_get::<i64, _>(0)?.saturating_add(1);
+    entries.next_key_row = row.try_get::<i64, _>(1)?.saturating_add(1);
+    Ok(entries)
 }
 
-/// The look-ups through this index; [`super::prefix`] picks them on SQLite. `region` and
-/// `list` are the placeholders of the asking region and of the prefixes.
-///
-/// Person keys: key, version, region, ref, 1. CROSS JOIN: SQLite then takes the index as the
-/// outer loop, whatever its statistics say.
+/// The look-up of the active signals of other regions holding a person key in one of the rows
+/// (row ids of `signals` from the index); `region` and `list` are the placeholders of the
+/// asking region and of the rows. Yields key, version, region, ref, 1.
 pub(super) fn person_lookup(region: &str, list: &str) -> String {
     format!(
-        "SELECT s.person_key, s.key_version, s.region, s.signal_ref, 1 \
-         FROM temp.key_index i CROSS JOIN main.signals s ON s.rowid = i.row \
-         WHERE s.region <> {region} AND i.role = 0 AND i.prefix IN ({list}) AND s.active = 1 \
-         ORDER BY s.region, s.signal_ref"
+        "SELECT person_key, key_version, region, signal_ref, 1 FROM signals \
+         WHERE region <> {region} AND rowid IN ({list}) AND active = 1 \
+         ORDER BY region, signal_ref"
     )
 }
 
-/// The other roles: key, version, region, ref, and whether the signal has a person key.
+/// The same for another role (`parent`, `address` or `fallback`, written into the SQL, never
+/// input), rows of `signal_keys`: key, version, region, ref, and whether the signal has a person
+/// key. CROSS JOIN: SQLite then reads the key rows first, whatever its statistics say.
 pub(super) fn other_lookup(role: &str, region: &str, list: &str) -> String {
-    let code = role_code(role);
     format!(
         "SELECT k.key_value, k.key_version, k.region, k.signal_ref, \
          CASE WHEN s.person_key IS NULL THEN 0 ELSE 1 END \
-         FROM temp.key_index i CROSS JOIN main.signal_keys k ON k.rowid = i.row \
-         CROSS JOIN main.signals s ON s.region = k.region AND s.signal_ref = k.signal_ref \
-         WHERE k.region <> {region} AND i.role = {code} AND i.prefix IN ({list}) \
+         FROM signal_keys k CROSS JOIN signals s \
+         ON s.region = k.region AND s.signal_ref = k.signal_ref \
+         WHERE k.region <> {region} AND k.rowid IN ({list}) AND k.role = '{role}' \
          AND s.active = 1 ORDER BY k.region, k.signal_ref"
     )
 }
 
-/// The regions other than `$3` with a signal (any status) on the person key `$1` of version
-/// `$2`, whose prefix is `$4`.
-pub(super) const REGIONS_WITH_PERSON_KEY: &str =
-    "SELECT DISTINCT s.region FROM temp.key_index i CROSS JOIN main.signals s ON s.rowid = i.row \
-     WHERE i.role = 0 AND i.prefix = $4 AND s.person_key = $1 AND s.key_version = $2 \
-     AND s.region <> $3 ORDER BY s.region";
+/// The regions other than the first placeholder's with a signal (any status) on the person key
+/// and version of the next two, in one of the rows of the list.
+pub(super) fn regions_with_person_key(list: &str) -> String {
+    format!(
+        "SELECT DISTINCT region FROM signals \
+         WHERE region <> ? AND person_key = ? AND key_version = ? AND rowid IN ({list}) \
+         ORDER BY region"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_with(entries: Entries) -> KeyIndex {
+        KeyIndex {
+            shared: Arc::new(Mutex::new(Shared {
+                entries,
+                stale: false,
+            })),
+        }
+    }
+
+    fn key(first: u8) -> [u8; 64] {
+        let mut key = [0u8; 64];
+        key[0] = first;
+        key
+    }
+
+    #[test]
+    fn a_committed_submit_changes_the_index_in_order_and_a_dropped_one_does_not() {
+        let index = index_with(Entries {
+            next_signal_row: 10,
+            next_key_row: 5,
+            ..Entries::default()
+        });
+        let p1 = prefix_of(&key(1)).unwrap();
+        let open = |index: &KeyIndex| {
+            let shared = index.lock();
+            IndexTx {
+                live: index.clone(),
+                changes: Vec::new(),
+                next_signal_row: shared.entries.next_signal_row,
+                next_key_row: shared.entries.next_key_row,
+            }
+        };
+
+        let mut dropped = open(&index);
+        assert_eq!(dropped.allot_signal_rows(3), 10);
+        dropped.added(Role::Person, &key(1), 10).unwrap();
+        drop(dropped);
+        assert!(index.rows_with(Role::Person, &[p1]).is_empty());
+
+        let mut tx = open(&index);
+        assert_eq!(tx.allot_signal_rows(2), 10);
+        assert_eq!(tx.allot_signal_rows(1), 12);
+        assert_eq!(tx.allot_key_rows(4), 5);
+        tx.added(Role::Person, &key(1), 10).unwrap();
+        tx.added(Role::Person, &key(1), 11).unwrap();
+        tx.added(Role::Parent, &key(1), 5).unwrap();
+        // Added, then dropped again in the same transaction (an erasure): gone.
+        tx.added(Role::Person, &key(2), 12).unwrap();
+        tx.removed(Role::Person, &key(2), 12).unwrap();
+        index.commit(tx);
+
+        assert_eq!(index.rows_with(Role::Person, &[p1]), [10, 11]);
+        assert_eq!(index.rows_with(Role::Parent, &[p1]), [5]);
+        assert!(index.rows_with(Role::Address, &[p1]).is_empty());
+        let p2 = prefix_of(&key(2)).unwrap();
+        assert!(index.rows_with(Role::Person, &[p2]).is_empty());
+        let next = open(&index);
+        assert_eq!((next.next_signal_row, next.next_key_row), (13, 9));
+    }
+
+    #[test]
+    fn a_key_shorter_than_the_prefix_is_corruption_not_a_panic() {
+        assert!(matches!(prefix_of(&[1, 2, 3]), Err(StoreError::Corrupt(_))));
+        assert_eq!(prefix_of(&key(1)).unwrap(), 1u64 << 56);
+        assert!(Role::named("person").is_ok());
+        assert!(matches!(Role::named("x"), Err(StoreError::Corrupt(_))));
+    }
+}

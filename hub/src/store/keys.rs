@@ -12,6 +12,7 @@ use sqlx::Row;
 use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
+use super::key_index::Role;
 use super::kinds::{basis_gone, Kind, SignalKeys, StoredKey};
 use super::shapes::insert_chunks;
 use super::upsert::{keys_of_upsert, Partners};
@@ -36,18 +37,36 @@ fn key_from(value: Vec<u8>, version: i64, what: &str) -> Result<StoredKey, Store
 
 impl Ingest<'_> {
     /// Writes the parent, address and fallback keys of a run: the known refs' old keys go
-    /// first, so `signal_keys` always holds what the last upsert said.
+    /// first, so `signal_keys` always holds what the last upsert said. On SQLite the key index
+    /// learns both (`key_index.rs`): the deleted rows come back (`RETURNING`), the inserted
+    /// ones get row ids it allots.
     pub(super) async fn replace_keys(
         &mut self,
         run: &[&Upsert],
         known: &[&Upsert],
     ) -> Result<(), StoreError> {
         for u in known {
-            sqlx::query("DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2")
-                .bind(self.region.as_str())
-                .bind(u.signal_ref.as_str())
-                .execute(&mut *self.conn)
-                .await?;
+            let delete = "DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2";
+            let query = sqlx::query(if self.index.is_some() {
+                "DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2 \
+                 RETURNING rowid, role, substr(key_value, 1, 8)"
+            } else {
+                delete
+            })
+            .bind(self.region.as_str())
+            .bind(u.signal_ref.as_str());
+            match self.index.as_mut() {
+                Some(index) => {
+                    for row in query.fetch_all(&mut *self.conn).await? {
+                        let role = Role::named(row.try_get::<String, _>(1)?.as_str())?;
+                        let prefix: Vec<u8> = row.try_get(2)?;
+                        index.removed(role, &prefix, row.try_get(0)?)?;
+                    }
+                }
+                None => {
+                    query.execute(&mut *self.conn).await?;
+                }
+            }
         }
         let rows: Vec<(&str, &'static str, StoredKey)> = run
             .iter()
@@ -59,13 +78,28 @@ impl Ingest<'_> {
             })
             .collect();
         for chunk in insert_chunks(self.conn, &rows) {
-            let sql = chunk.sql(
-                "signal_keys (region, signal_ref, role, key_value, key_version)",
-                5,
-                " ON CONFLICT DO NOTHING",
-            );
+            let first_row = self
+                .index
+                .as_mut()
+                .map(|index| index.allot_key_rows(chunk.rows.len()));
+            let (columns, per_row) = match first_row {
+                Some(_) => (
+                    "signal_keys (rowid, region, signal_ref, role, key_value, key_version)",
+                    6,
+                ),
+                None => (
+                    "signal_keys (region, signal_ref, role, key_value, key_version)",
+                    5,
+                ),
+            };
+            let sql = chunk.sql(columns, per_row, " ON CONFLICT DO NOTHING");
             let mut query = sqlx::query(&sql);
-            for (signal_ref, role, (value, version)) in chunk.rows {
+            for (row, (signal_ref, role, (value, version))) in
+                (first_row.unwrap_or_default()..).zip(chunk.rows)
+            {
+                if first_row.is_some() {
+                    query = query.bind(row);
+                }
                 query = query
                     .bind(self.region.as_str())
                     .bind(*signal_ref)
@@ -73,7 +107,49 @@ impl Ingest<'_> {
                     .bind(value.to_vec())
                     .bind(*version);
             }
-            chunk.pad(query, 5).execute(&mut *self.conn).await?;
+            let inserted = chunk
+                .pad(query, per_row)
+                .execute(&mut *self.conn)
+                .await?
+                .rows_affected();
+            if let Some(first_row) = first_row {
+                self.index_inserted_keys(chunk.rows, first_row, inserted)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the key index about the `inserted` rows of one insert into `signal_keys` whose
+    /// `rows` got row ids from `first_row` on. A row the insert skipped (it was there already)
+    /// has no row id: then the rows that did go in are read back.
+    async fn index_inserted_keys(
+        &mut self,
+        rows: &[(&str, &'static str, StoredKey)],
+        first_row: i64,
+        inserted: u64,
+    ) -> Result<(), StoreError> {
+        let Some(index) = self.index.as_mut() else {
+            return Ok(());
+        };
+        if usize::try_from(inserted).ok() == Some(rows.len()) {
+            for (row, (_, role, (value, _))) in (first_row..).zip(rows) {
+                index.added(Role::named(role)?, value, row)?;
+            }
+            return Ok(());
+        }
+        let back = sqlx::query(
+            "SELECT rowid, role, substr(key_value, 1, 8) FROM signal_keys \
+             WHERE rowid >= $1 AND rowid < $2",
+        )
+        .bind(first_row)
+        .bind(first_row.saturating_add(i64::try_from(rows.len()).unwrap_or(i64::MAX)))
+        .fetch_all(&mut *self.conn)
+        .await?;
+        for row in back {
+            let role = Role::named(row.try_get::<String, _>(1)?.as_str())?;
+            let prefix: Vec<u8> = row.try_get(2)?;
+            index.added(role, &prefix, row.try_get(0)?)?;
         }
         Ok(())
     }

@@ -18,7 +18,7 @@
 //! `upsert` (bulk upserts), `keys` (the other keys, reconciling a re-upserted signal),
 //! [`kinds`] (which kind of match a pair makes), `matching` (creating and ending matches),
 //! [`feed`] (appending and reading feed items), `prefix` (key look-ups by an indexed 8-byte
-//! prefix), `key_index` (on SQLite, that index in the writer's memory), `shapes` (multi-row
+//! prefix), `key_index` (on SQLite, that index in the hub process's memory), `shapes` (multi-row
 //! statements), `moves` (verhuizing: routing a move, relaying the sealed hand-over as one
 //! `Inverhuis`, erasing a youth who died).
 
@@ -50,6 +50,7 @@ use sqlx::AnyConnection;
 use vir_shared::db::{Backend, Db, WriteTx};
 
 use crate::error::StoreError;
+use key_index::KeyIndex;
 
 pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -65,6 +66,8 @@ pub struct Store {
     /// On SQLite, the lock that keeps a second hub process off the database while this store is
     /// open (see [`lock_sqlite`]); released by [`Store::close`] or when the process ends.
     sqlite_lock: Arc<Mutex<Option<File>>>,
+    /// On SQLite, the key index in this process's memory (`key_index.rs`).
+    key_index: Option<KeyIndex>,
 }
 
 impl Store {
@@ -74,17 +77,25 @@ impl Store {
         let db =
             Db::connect_tuned(url, &SQLITE_MIGRATOR, &POSTGRES_MIGRATOR, tuning::TUNING).await?;
         db.spawn_background_checkpoints(vir_shared::db::BACKGROUND_CHECKPOINT_EVERY);
-        if db.backend == Backend::Sqlite {
-            // The writer connects here, not at the first request: it builds the key index
-            // (`key_index.rs`), some seconds per million stored signals.
+        let key_index = if db.backend == Backend::Sqlite {
+            // Built here, not at the first request: some seconds per million stored signals.
             let started = std::time::Instant::now();
-            drop(db.write().await?);
+            let mut tx = db.write().await?;
+            let index = KeyIndex::build(conn(&mut tx)).await?;
+            drop(tx);
             tracing::info!(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "writer connected, key index built"
             );
-        }
-        Ok(Store { db, sqlite_lock })
+            Some(index)
+        } else {
+            None
+        };
+        Ok(Store {
+            db,
+            sqlite_lock,
+            key_index,
+        })
     }
 
     pub fn db(&self) -> &Db {
@@ -93,6 +104,17 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.db.backend
+    }
+
+    /// On SQLite, compares the in-memory key index with the tables (`key_index.rs`); an error
+    /// names the first difference. A consistency check for tests and operators; nothing to do
+    /// on PostgreSQL.
+    pub async fn verify_key_index(&self) -> Result<(), StoreError> {
+        let Some(index) = &self.key_index else {
+            return Ok(());
+        };
+        let mut tx = self.db.write().await?;
+        index.verify(conn(&mut tx)).await
     }
 
     pub async fn close(&self) {
@@ -121,8 +143,8 @@ impl Store {
 }
 
 /// Takes the lock of an SQLite hub database (`<database>.lock` beside it), or refuses: one hub
-/// process per SQLite database. Its key index lives in the writer connection's memory
-/// (`key_index.rs`), so keys written by a second process would be missing from it and their
+/// process per SQLite database. Its key index lives in the process's memory (`key_index.rs`),
+/// so keys written by a second process would be missing from it and their
 /// matches missed. The operating system releases the lock when the process ends, also on a
 /// crash; a hub restarted at once may find it held for a moment, so a held lock is retried for
 /// [`LOCK_WAIT`] before the store refuses. Replicas share PostgreSQL instead.

@@ -15,6 +15,7 @@ use vir_proto as pb;
 use vir_shared::RegionCode;
 
 use super::ingest::Ingest;
+use super::key_index::Role;
 use super::to_u64;
 use crate::error::{HubError, StoreError};
 use crate::ops::{MoveOut, SealedForMove, SignalRef};
@@ -222,18 +223,15 @@ impl Ingest<'_> {
                 regions.insert(a);
                 regions.insert(b);
             }
-            for sql in [
+            sqlx::query(
                 "DELETE FROM matches WHERE (region_a = $1 AND ref_a = $2) \
                  OR (region_b = $1 AND ref_b = $2)",
-                "DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2",
-                "DELETE FROM signals WHERE region = $1 AND signal_ref = $2",
-            ] {
-                sqlx::query(sql)
-                    .bind(self.region.as_str())
-                    .bind(r.as_str())
-                    .execute(&mut *self.conn)
-                    .await?;
-            }
+            )
+            .bind(self.region.as_str())
+            .bind(r.as_str())
+            .execute(&mut *self.conn)
+            .await?;
+            self.delete_signal_rows(r.as_str()).await?;
         }
         keys.sort();
         keys.dedup();
@@ -317,6 +315,51 @@ impl Ingest<'_> {
             }
         }
         Ok(count)
+    }
+
+    /// Deletes one of the sender's signals and its other keys; on SQLite the key index drops
+    /// them when the `Submit` commits (`key_index.rs`), so the deleted rows come back.
+    async fn delete_signal_rows(&mut self, signal_ref: &str) -> Result<(), StoreError> {
+        let Some(index) = self.index.as_mut() else {
+            for sql in [
+                "DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2",
+                "DELETE FROM signals WHERE region = $1 AND signal_ref = $2",
+            ] {
+                sqlx::query(sql)
+                    .bind(self.region.as_str())
+                    .bind(signal_ref)
+                    .execute(&mut *self.conn)
+                    .await?;
+            }
+            return Ok(());
+        };
+        let deleted = sqlx::query(
+            "DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2 \
+             RETURNING rowid, role, substr(key_value, 1, 8)",
+        )
+        .bind(self.region.as_str())
+        .bind(signal_ref)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        for row in deleted {
+            let role = Role::named(row.try_get::<String, _>(1)?.as_str())?;
+            let prefix: Vec<u8> = row.try_get(2)?;
+            index.removed(role, &prefix, row.try_get(0)?)?;
+        }
+        let deleted = sqlx::query(
+            "DELETE FROM signals WHERE region = $1 AND signal_ref = $2 \
+             RETURNING rowid, substr(person_key, 1, 8)",
+        )
+        .bind(self.region.as_str())
+        .bind(signal_ref)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        for row in deleted {
+            if let Some(prefix) = row.try_get::<Option<Vec<u8>>, _>(1)? {
+                index.removed(Role::Person, &prefix, row.try_get(0)?)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
 //! Key look-ups by prefix: the key indexes hold the first [`PREFIX_LEN`] bytes of a key, not
-//! all 64 (migration `0040_key_prefix_index` on PostgreSQL; on SQLite the index is in the
-//! writer's memory, `key_index.rs`).
+//! all 64 (migration `0040_key_prefix_index` on PostgreSQL; on SQLite the index is in the hub
+//! process's memory, `key_index.rs`).
 //!
 //! Why: keys are OPRF outputs, uniformly spread, so 8 bytes almost always tell them apart (a
 //! look-up among a billion stored keys meets another key with its prefix with a chance of about
@@ -27,15 +27,16 @@ pub(super) fn key_prefix(value: &[u8]) -> Vec<u8> {
 }
 
 /// The look-up of the active signals of other regions holding a key in `role` with one of
-/// `n` prefixes; bound: the asking region, then the prefixes. Yields key, version, region, ref,
-/// and whether the signal has a person key. `role` is one of the four fixed roles, written into
-/// the SQL (never input). SQLite reads the writer's in-memory index (`key_index.rs`).
+/// `n` prefixes (PostgreSQL) or in one of `n` rows that the key index names (SQLite,
+/// `key_index.rs`); bound: the asking region, then the prefixes or row ids. Yields key,
+/// version, region, ref, and whether the signal has a person key. `role` is one of the four
+/// fixed roles, written into the SQL (never input).
 pub(super) fn lookup_sql(conn: &AnyConnection, role: &str, n: usize) -> String {
     let mut p = Placeholders::for_conn(conn);
     let (region, list) = (p.next(), p.list(n));
     match (is_sqlite(conn), role) {
         (true, "person") => key_index::person_lookup(&region, &list),
-        (true, _) => key_index::other_lookup(role, &region, &list),
+        (true, _) => key_index::other_lookup(other_role(role), &region, &list),
         (false, "person") => format!(
             "SELECT person_key, key_version, region, signal_ref, 1 FROM signals \
              WHERE region <> {region} AND substr(person_key, 1, 8) IN ({list}) AND active = 1 \
@@ -54,17 +55,11 @@ pub(super) fn lookup_sql(conn: &AnyConnection, role: &str, n: usize) -> String {
     }
 }
 
-/// The regions other than `$3` with a signal (any status) on the person key `$1` of version
-/// `$2`, whose prefix is `$4`.
-pub(super) fn regions_with_person_key_sql(conn: &AnyConnection) -> &'static str {
-    if is_sqlite(conn) {
-        key_index::REGIONS_WITH_PERSON_KEY
-    } else {
-        "SELECT DISTINCT region FROM signals \
-         WHERE substr(person_key, 1, 8) = $4 AND person_key = $1 AND key_version = $2 \
-         AND region <> $3 ORDER BY region"
-    }
-}
+/// PostgreSQL: the regions other than `$3` with a signal (any status) on the person key `$1`
+/// of version `$2`, whose prefix is `$4` (SQLite: `key_index::regions_with_person_key`).
+pub(super) const REGIONS_WITH_PERSON_KEY: &str = "SELECT DISTINCT region FROM signals \
+     WHERE substr(person_key, 1, 8) = $4 AND person_key = $1 AND key_version = $2 \
+     AND region <> $3 ORDER BY region";
 
 /// `role` as the literal of `signal_keys.role` (the column's check lists these three).
 fn other_role(role: &str) -> &'static str {

@@ -8,7 +8,7 @@
 //! - The default page cache (2 MB) held a fraction of the on-disk key indexes: a `Submit` of
 //!   500 signals spilled dirty pages mid-transaction and read index pages from the file again.
 //!   The writer (one connection, see `vir_shared::db`) got 64 MB. Since the key index moved into
-//!   the writer's memory (`key_index.rs`) the pages a `Submit` writes are mostly at the ends of
+//!   the hub process's memory (`key_index.rs`) the pages a `Submit` writes are mostly at the ends of
 //!   the tables and the primary key, and 16 MB costs no more per signal at a million stored
 //!   keys than 64 MB did, with 30-50 MB less resident memory (`vir-bench --only scale`, side by
 //!   side). Readers keep the default.
@@ -27,8 +27,6 @@
 
 use vir_shared::db::Tuning;
 
-use super::key_index;
-
 pub(crate) const TUNING: Tuning = Tuning {
     sqlite_writer: &[
         "PRAGMA temp_store = MEMORY",
@@ -38,7 +36,6 @@ pub(crate) const TUNING: Tuning = Tuning {
         // After a checkpoint the WAL file is cut back to this size.
         "PRAGMA journal_size_limit = 67108864",
     ],
-    sqlite_writer_state: key_index::SQLITE_WRITER,
     postgres_session: &["SET plan_cache_mode = force_custom_plan"],
     // A `Submit` locks the signals table (`Store::begin_submit`); the other writes touch one
     // row each. Replicas write concurrently.

@@ -18,11 +18,10 @@ use sqlx::Row;
 use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
-use super::key_index;
+use super::key_index::{prefix_of, Role};
 use super::kinds::{Kind, SignalKeys, StoredKey};
 use super::prefix::{key_prefix, lookup_sql};
-use super::shapes::{insert_chunks, is_sqlite, max_rows, padded, Placeholders};
-use super::to_i64;
+use super::shapes::{insert_chunks, max_rows, padded, Placeholders};
 use crate::error::StoreError;
 use crate::ops::Upsert;
 
@@ -69,33 +68,39 @@ impl Ingest<'_> {
     /// BENCHMARKS.md). Which refs were new:
     /// - PostgreSQL returns them (`RETURNING`).
     /// - SQLite's driver would hand every returned row over from its worker thread one by one,
-    ///   which for a whole run costs more than the insert (profiled). There, the rows one
-    ///   statement inserts have consecutive row ids ending at the last one inserted: SQLite
-    ///   gives a new row one more than the largest row id in the table
-    ///   (<https://sqlite.org/autoinc.html>; the hub never sets a row id or deletes within an
-    ///   insert), and `last_insert_rowid()` is the last of them until the next insert into a
-    ///   table with row ids. If every row went in, nothing more is asked; otherwise the known
-    ///   refs are the run's rows with an older row id. The new rows then go into the key index
-    ///   ([`key_index::add_inserted_signals`]).
+    ///   which for a whole run costs more than the insert (profiled). There, every row is
+    ///   inserted with a row id allotted by the key index (`key_index.rs`): if every row went
+    ///   in, nothing more is asked; otherwise the known refs are the run's rows with an older
+    ///   row id. The new rows' person keys go into the key index when the `Submit` commits.
     async fn insert_new(&mut self, run: &[&Upsert]) -> Result<Vec<String>, StoreError> {
-        let sqlite = is_sqlite(self.conn);
         let mut new_refs = Vec::with_capacity(run.len());
         // The refs of a run are distinct (see `upsert_run`); a run cut into chunks keeps shapes
         // few (see `shapes.rs`).
         for part in insert_chunks(self.conn, run) {
-            let tail = if sqlite {
-                " ON CONFLICT (region, signal_ref) DO NOTHING"
-            } else {
-                " ON CONFLICT (region, signal_ref) DO NOTHING RETURNING signal_ref"
+            let first_row = self
+                .index
+                .as_mut()
+                .map(|index| index.allot_signal_rows(part.rows.len()));
+            let (columns, per_row, tail) = match first_row {
+                Some(_) => (
+                    "signals (rowid, region, signal_ref, person_key, key_version, municipality, \
+                     active, created_ms, updated_ms)",
+                    9,
+                    " ON CONFLICT (region, signal_ref) DO NOTHING",
+                ),
+                None => (
+                    "signals (region, signal_ref, person_key, key_version, municipality, \
+                     active, created_ms, updated_ms)",
+                    8,
+                    " ON CONFLICT (region, signal_ref) DO NOTHING RETURNING signal_ref",
+                ),
             };
-            let sql = part.sql(
-                "signals (region, signal_ref, person_key, key_version, municipality, active, \
-                 created_ms, updated_ms)",
-                8,
-                tail,
-            );
+            let sql = part.sql(columns, per_row, tail);
             let mut query = sqlx::query(&sql);
-            for u in part.rows {
+            for (row, u) in (first_row.unwrap_or_default()..).zip(part.rows) {
+                if first_row.is_some() {
+                    query = query.bind(row);
+                }
                 query = query
                     .bind(self.region.as_str())
                     .bind(u.signal_ref.as_str())
@@ -106,54 +111,51 @@ impl Ingest<'_> {
                     .bind(self.now_ms)
                     .bind(self.now_ms);
             }
-            let query = part.pad(query, 8);
-            if !sqlite {
+            let query = part.pad(query, per_row);
+            let Some(first_row) = first_row else {
                 for row in query.fetch_all(&mut *self.conn).await? {
                     new_refs.push(row.try_get::<String, _>(0)?);
                 }
                 continue;
-            }
-            let done = query.execute(&mut *self.conn).await?;
-            let inserted = done.rows_affected();
+            };
+            let inserted = query.execute(&mut *self.conn).await?.rows_affected();
             if inserted == 0 {
                 continue;
             }
             let known = if usize::try_from(inserted).ok() == Some(part.rows.len()) {
                 HashSet::new()
             } else {
-                self.refs_before_insert(part.rows, inserted).await?
+                self.refs_before(part.rows, first_row).await?
             };
-            let new: Vec<&Upsert> = part
-                .rows
-                .iter()
-                .copied()
-                .filter(|u| !known.contains(u.signal_ref.as_str()))
-                .collect();
-            let with_person_key = new.iter().filter(|u| u.person_key.is_some()).count();
-            key_index::add_inserted_signals(self.conn, inserted, with_person_key).await?;
-            new_refs.extend(new.iter().map(|u| u.signal_ref.to_string()));
+            for (row, u) in (first_row..).zip(part.rows) {
+                if known.contains(u.signal_ref.as_str()) {
+                    continue;
+                }
+                if let (Some(index), Some(key)) = (self.index.as_mut(), &u.person_key) {
+                    index.added(Role::Person, &key.value, row)?;
+                }
+                new_refs.push(u.signal_ref.to_string());
+            }
         }
         Ok(new_refs)
     }
 
-    /// The refs among `rows` that this region had before the insert that has just added
-    /// `inserted` rows (SQLite): those in older rows.
-    async fn refs_before_insert(
+    /// The refs among `rows` that this region had before the insert whose rows got row ids
+    /// from `first_row` on (SQLite): those in older rows.
+    async fn refs_before(
         &mut self,
         rows: &[&Upsert],
-        inserted: u64,
+        first_row: i64,
     ) -> Result<HashSet<String>, StoreError> {
         let refs: Vec<&str> = rows.iter().map(|u| u.signal_ref.as_str()).collect();
         let mut known = HashSet::new();
         for list in padded(&refs, max_rows(self.conn)) {
             let sql = format!(
-                "SELECT signal_ref FROM signals WHERE region = ? \
-                 AND rowid <= last_insert_rowid() - ? AND signal_ref IN ({})",
+                "SELECT signal_ref FROM signals WHERE region = ? AND rowid < ? \
+                 AND signal_ref IN ({})",
                 Placeholders::for_conn(self.conn).list(list.len())
             );
-            let mut query = sqlx::query(&sql)
-                .bind(self.region.as_str())
-                .bind(to_i64(inserted));
+            let mut query = sqlx::query(&sql).bind(self.region.as_str()).bind(first_row);
             for signal_ref in list {
                 query = query.bind(signal_ref);
             }
@@ -223,15 +225,36 @@ impl Ingest<'_> {
 
     /// Active signals of other regions holding one of `keys` (sorted, distinct) in `role`.
     async fn lookup(&mut self, role: &str, keys: &[StoredKey]) -> Result<Vec<Hit>, StoreError> {
+        // By prefix (`prefix.rs`); the whole key is compared below.
+        let lists: Vec<Vec<LookupArg>> = match &self.index {
+            // SQLite: the rows the key index names, by row id (`key_index.rs`).
+            Some(index) => {
+                let prefixes = keys
+                    .iter()
+                    .map(|(value, _)| prefix_of(value))
+                    .collect::<Result<Vec<u64>, _>>()?;
+                let rows = index.rows_with(Role::named(role)?, &prefixes);
+                let rows: Vec<LookupArg> = rows.into_iter().map(LookupArg::Row).collect();
+                padded(&rows, max_rows(self.conn))
+            }
+            None => {
+                let mut prefixes: Vec<LookupArg> = keys
+                    .iter()
+                    .map(|(value, _)| LookupArg::Prefix(key_prefix(value)))
+                    .collect();
+                prefixes.dedup();
+                padded(&prefixes, max_rows(self.conn))
+            }
+        };
         let mut hits = Vec::new();
-        // By prefix (the index, see `prefix.rs`); the whole key is compared below.
-        let mut prefixes: Vec<Vec<u8>> = keys.iter().map(|(value, _)| key_prefix(value)).collect();
-        prefixes.dedup();
-        for list in padded(&prefixes, max_rows(self.conn)) {
+        for list in lists {
             let sql = lookup_sql(self.conn, role, list.len());
             let mut query = sqlx::query(&sql).bind(self.region.as_str());
-            for prefix in list {
-                query = query.bind(prefix);
+            for arg in list {
+                query = match arg {
+                    LookupArg::Row(row) => query.bind(row),
+                    LookupArg::Prefix(prefix) => query.bind(prefix),
+                };
             }
             for row in query.fetch_all(&mut *self.conn).await? {
                 let value: Vec<u8> = row.try_get(0)?;
@@ -257,17 +280,34 @@ impl Ingest<'_> {
     /// where there was none is a link to a BSN (002 art. 8.5-8.7): the matches are reconciled.
     async fn update_signal(&mut self, u: &Upsert) -> Result<(), StoreError> {
         let region = self.region.as_str();
-        let row = sqlx::query(
+        // On SQLite also the row id, for the key index.
+        let sql = if self.index.is_some() {
+            "SELECT person_key, key_version, active, rowid FROM signals \
+             WHERE region = $1 AND signal_ref = $2"
+        } else {
             "SELECT person_key, key_version, active FROM signals \
-             WHERE region = $1 AND signal_ref = $2",
-        )
-        .bind(region)
-        .bind(u.signal_ref.as_str())
-        .fetch_one(&mut *self.conn)
-        .await?;
+             WHERE region = $1 AND signal_ref = $2"
+        };
+        let row = sqlx::query(sql)
+            .bind(region)
+            .bind(u.signal_ref.as_str())
+            .fetch_one(&mut *self.conn)
+            .await?;
         let old_key: Option<Vec<u8>> = row.try_get(0)?;
         let old_version: Option<i64> = row.try_get(1)?;
         let was_active: i64 = row.try_get(2)?;
+        if let Some(index) = self.index.as_mut() {
+            let new_key = u.person_key.as_ref().map(|k| k.value.as_slice());
+            if old_key.as_deref() != new_key {
+                let row_id: i64 = row.try_get(3)?;
+                if let Some(old) = &old_key {
+                    index.removed(Role::Person, old, row_id)?;
+                }
+                if let Some(new) = new_key {
+                    index.added(Role::Person, new, row_id)?;
+                }
+            }
+        }
         let other_person = match (&old_key, &u.person_key) {
             (Some(old), Some(new)) => {
                 old_version == Some(i64::from(new.version))
@@ -294,6 +334,13 @@ impl Ingest<'_> {
         .await?;
         Ok(())
     }
+}
+
+/// A value of a look-up's list: a row id (SQLite, from the key index) or a key prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LookupArg {
+    Row(i64),
+    Prefix(Vec<u8>),
 }
 
 /// One signal of another region found by a key lookup.

@@ -674,8 +674,8 @@ async fn state_survives_a_reopen() {
 }
 
 /// The key index follows corrections, removals and rolled-back requests, and is whole again
-/// after a reopen (on SQLite it is rebuilt in memory when the writer connects; `key_index.rs`).
-/// Every kind of write that adds or drops a key (new signals, a corrected BSN, new parents, an
+/// after a reopen (on SQLite it is built in memory when the store opens; `key_index.rs`). Every
+/// kind of write that adds or drops a key (new signals, a corrected BSN, new parents, an
 /// erasure, a rolled-back `Submit`) leaves the key index equal to the tables
 /// (`Store::verify_key_index`, SQLite), and a reopened hub matches on what was committed.
 #[tokio::test]
@@ -805,7 +805,7 @@ async fn a_run_of_known_and_new_refs_matches_the_new_ones_at_once() {
     }
 }
 
-/// One hub process per SQLite database: its key index lives in the writer's memory, so a second
+/// One hub process per SQLite database: its key index lives in the process's memory, so a second
 /// store on the same file is refused while the first is open, and allowed once it is closed.
 #[tokio::test]
 async fn a_second_hub_on_the_same_sqlite_database_is_refused() {

@@ -103,11 +103,10 @@ impl Store {
                 .await?;
         }
         let committed = tx.commit().await;
-        if let Some(key_index) = &self.key_index {
-            match (committed.is_ok(), index) {
-                (true, Some(index)) => key_index.commit(index),
-                // Whether a failed commit went through is not known: rebuild the index.
-                _ => key_index.mark_stale(),
+        if let Some(index) = index {
+            match committed {
+                Ok(()) => index.commit(),
+                Err(_) => index.commit_failed(),
             }
         }
         committed?;

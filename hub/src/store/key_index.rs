@@ -23,8 +23,11 @@
 //!   rolled-back `Submit` changes nothing.
 //! - Those paths know their row ids: rows are inserted with row ids the hub allots from
 //!   counters kept here (above every row id in the table), rows are deleted with `RETURNING`.
-//! - A `Submit` reads the index as it was at its start. That is what its look-ups need: they
-//!   look for other regions' signals, and a `Submit` writes only its own region's.
+//! - A `Submit` holds the index ([`IndexTx`]) from its start until its changes are applied
+//!   or dropped; the writer's own lock is released as the transaction commits, before that,
+//!   so the next `Submit` waits here for them. Its look-ups see what committed before it, which
+//!   is what they need: they look for other regions' signals, and a `Submit` writes only its
+//!   own region's.
 //! - If a commit fails, whether it went through is not known: the index is rebuilt from the
 //!   tables before the next `Submit` uses it ([`KeyIndex::begin`]).
 //! - Every look-up reads the rows and compares the whole key and version, so a prefix shared
@@ -38,9 +41,10 @@
 //! there several hub replicas share the database, and the write path is not one connection.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use sqlx::{AnyConnection, Row};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::prefix::PREFIX_LEN;
 use crate::error::StoreError;
@@ -106,34 +110,55 @@ struct Shared {
 /// The key index of an SQLite hub store (module docs).
 #[derive(Clone)]
 pub(crate) struct KeyIndex {
+    /// Held by a `Submit` from its start until its changes are applied ([`IndexTx`]): the
+    /// writer's own lock is released as its transaction commits, before that.
     shared: Arc<Mutex<Shared>>,
 }
 
 impl std::fmt::Debug for KeyIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shared = self.lock();
-        let keys: usize = shared.entries.by_role.iter().map(BTreeSet::len).sum();
-        f.debug_struct("KeyIndex")
-            .field("keys", &keys)
-            .field("stale", &shared.stale)
-            .finish()
+        let mut out = f.debug_struct("KeyIndex");
+        if let Ok(shared) = self.shared.try_lock() {
+            let keys: usize = shared.entries.by_role.iter().map(BTreeSet::len).sum();
+            out.field("keys", &keys).field("stale", &shared.stale);
+        }
+        out.finish_non_exhaustive()
     }
 }
 
-/// The index changes of one `Submit` and the row ids it allots, applied when it commits.
-#[derive(Debug)]
+/// The index's part of one `Submit`: the index itself, held for the whole `Submit`, the
+/// changes it makes and the row ids it allots, applied only by [`IndexTx::commit`].
 pub(super) struct IndexTx {
-    /// The index as it was when the `Submit` began, for its look-ups.
-    live: KeyIndex,
+    shared: OwnedMutexGuard<Shared>,
     changes: Vec<Change>,
     next_signal_row: i64,
     next_key_row: i64,
 }
 
+impl std::fmt::Debug for IndexTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexTx")
+            .field("changes", &self.changes.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl IndexTx {
-    /// See [`KeyIndex::rows_with`].
+    /// The row ids (sorted, distinct) holding a key in `role` with one of `prefixes`: rows of
+    /// `signals` for person keys, of `signal_keys` for the others. As committed before this
+    /// `Submit` (module docs).
     pub(super) fn rows_with(&self, role: Role, prefixes: &[u64]) -> Vec<i64> {
-        self.live.rows_with(role, prefixes)
+        let set = &self.shared.entries.by_role[role.slot()];
+        let mut rows: Vec<i64> = prefixes
+            .iter()
+            .flat_map(|&p| {
+                set.range((p, i64::MIN)..=(p, i64::MAX))
+                    .map(|&(_, row)| row)
+            })
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        rows
     }
 
     /// `n` consecutive new row ids of `signals`; the first is returned.
@@ -156,6 +181,29 @@ impl IndexTx {
             .push(Change::Remove(role, prefix_of(value)?, row));
         Ok(())
     }
+
+    /// After the `Submit`'s transaction committed: applies its changes, in order.
+    pub(super) fn commit(mut self) {
+        let entries = &mut self.shared.entries;
+        for change in self.changes {
+            match change {
+                Change::Add(role, prefix, row) => {
+                    entries.by_role[role.slot()].insert((prefix, row))
+                }
+                Change::Remove(role, prefix, row) => {
+                    entries.by_role[role.slot()].remove(&(prefix, row))
+                }
+            };
+        }
+        entries.next_signal_row = entries.next_signal_row.max(self.next_signal_row);
+        entries.next_key_row = entries.next_key_row.max(self.next_key_row);
+    }
+
+    /// After a failed commit, which may or may not have gone through: the next `Submit`
+    /// rebuilds the index from the tables first.
+    pub(super) fn commit_failed(mut self) {
+        self.shared.stale = true;
+    }
 }
 
 fn allot(next: &mut i64, n: usize) -> i64 {
@@ -176,78 +224,36 @@ impl KeyIndex {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Shared> {
-        // Nothing panics while holding the lock; a poisoned one still holds whole entries.
-        self.shared
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Starts the index's part of a `Submit`, inside its transaction on the writer: first
-    /// rebuilds a stale index from the tables.
+    /// Starts the index's part of a `Submit`, inside its transaction on the writer: waits for
+    /// the `Submit` before to have applied its changes, and rebuilds a stale index from the
+    /// tables. A dropped [`IndexTx`] changes nothing.
     pub(super) async fn begin(&self, conn: &mut AnyConnection) -> Result<IndexTx, StoreError> {
-        if self.lock().stale {
-            let entries = read_tables(conn).await?;
-            tracing::warn!("key index rebuilt from the tables after a failed commit");
-            let mut shared = self.lock();
-            shared.entries = entries;
+        let mut shared = self.shared.clone().lock_owned().await;
+        if shared.stale {
+            shared.entries = read_tables(conn).await?;
             shared.stale = false;
+            tracing::warn!("key index rebuilt from the tables after a failed commit");
         }
-        let shared = self.lock();
+        let (next_signal_row, next_key_row) =
+            (shared.entries.next_signal_row, shared.entries.next_key_row);
         Ok(IndexTx {
-            live: self.clone(),
+            shared,
             changes: Vec::new(),
-            next_signal_row: shared.entries.next_signal_row,
-            next_key_row: shared.entries.next_key_row,
+            next_signal_row,
+            next_key_row,
         })
-    }
-
-    /// Applies a committed `Submit`'s changes, in order.
-    pub(super) fn commit(&self, tx: IndexTx) {
-        let mut shared = self.lock();
-        let entries = &mut shared.entries;
-        for change in tx.changes {
-            match change {
-                Change::Add(role, prefix, row) => {
-                    entries.by_role[role.slot()].insert((prefix, row))
-                }
-                Change::Remove(role, prefix, row) => {
-                    entries.by_role[role.slot()].remove(&(prefix, row))
-                }
-            };
-        }
-        entries.next_signal_row = entries.next_signal_row.max(tx.next_signal_row);
-        entries.next_key_row = entries.next_key_row.max(tx.next_key_row);
-    }
-
-    /// After a failed commit: the next `Submit` rebuilds the index first.
-    pub(super) fn mark_stale(&self) {
-        self.lock().stale = true;
-    }
-
-    /// The row ids (sorted, distinct) holding a key in `role` with one of `prefixes`: rows of
-    /// `signals` for person keys, of `signal_keys` for the others.
-    fn rows_with(&self, role: Role, prefixes: &[u64]) -> Vec<i64> {
-        let shared = self.lock();
-        let set = &shared.entries.by_role[role.slot()];
-        let mut rows: Vec<i64> = prefixes
-            .iter()
-            .flat_map(|&p| {
-                set.range((p, i64::MIN)..=(p, i64::MAX))
-                    .map(|&(_, row)| row)
-            })
-            .collect();
-        rows.sort_unstable();
-        rows.dedup();
-        rows
     }
 
     /// Compares the index with one built from the tables now; an error names the first
     /// difference. The storage tests run it after every kind of write.
-    pub async fn verify(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+    pub(super) async fn verify(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        let live = self.shared.lock().await;
+        if live.stale {
+            // Rebuilt from the tables before the next `Submit` uses it: nothing to compare.
+            return Ok(());
+        }
         let fresh = read_tables(conn).await?;
-        let shared = self.lock();
-        let live = &shared.entries;
+        let live = &live.entries;
         for role in [Role::Person, Role::Parent, Role::Address, Role::Fallback] {
             let (have, want) = (&live.by_role[role.slot()], &fresh.by_role[role.slot()]);
             if let Some(extra) = have.difference(want).next() {
@@ -357,31 +363,35 @@ mod tests {
         key
     }
 
-    #[test]
-    fn a_committed_submit_changes_the_index_in_order_and_a_dropped_one_does_not() {
+    /// An [`IndexTx`] without a database (the index is not stale, so none is read).
+    async fn open(index: &KeyIndex) -> IndexTx {
+        let shared = index.shared.clone().lock_owned().await;
+        let (next_signal_row, next_key_row) =
+            (shared.entries.next_signal_row, shared.entries.next_key_row);
+        IndexTx {
+            shared,
+            changes: Vec::new(),
+            next_signal_row,
+            next_key_row,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_committed_submit_changes_the_index_in_order_and_a_dropped_one_does_not() {
         let index = index_with(Entries {
             next_signal_row: 10,
             next_key_row: 5,
             ..Entries::default()
         });
         let p1 = prefix_of(&key(1)).unwrap();
-        let open = |index: &KeyIndex| {
-            let shared = index.lock();
-            IndexTx {
-                live: index.clone(),
-                changes: Vec::new(),
-                next_signal_row: shared.entries.next_signal_row,
-                next_key_row: shared.entries.next_key_row,
-            }
-        };
 
-        let mut dropped = open(&index);
+        let mut dropped = open(&index).await;
         assert_eq!(dropped.allot_signal_rows(3), 10);
         dropped.added(Role::Person, &key(1), 10).unwrap();
         drop(dropped);
-        assert!(index.rows_with(Role::Person, &[p1]).is_empty());
 
-        let mut tx = open(&index);
+        let mut tx = open(&index).await;
+        assert!(tx.rows_with(Role::Person, &[p1]).is_empty());
         assert_eq!(tx.allot_signal_rows(2), 10);
         assert_eq!(tx.allot_signal_rows(1), 12);
         assert_eq!(tx.allot_key_rows(4), 5);
@@ -391,15 +401,46 @@ mod tests {
         // Added, then dropped again in the same transaction (an erasure): gone.
         tx.added(Role::Person, &key(2), 12).unwrap();
         tx.removed(Role::Person, &key(2), 12).unwrap();
-        index.commit(tx);
+        tx.commit();
 
-        assert_eq!(index.rows_with(Role::Person, &[p1]), [10, 11]);
-        assert_eq!(index.rows_with(Role::Parent, &[p1]), [5]);
-        assert!(index.rows_with(Role::Address, &[p1]).is_empty());
+        let next = open(&index).await;
+        assert_eq!(next.rows_with(Role::Person, &[p1]), [10, 11]);
+        assert_eq!(next.rows_with(Role::Parent, &[p1]), [5]);
+        assert!(next.rows_with(Role::Address, &[p1]).is_empty());
         let p2 = prefix_of(&key(2)).unwrap();
-        assert!(index.rows_with(Role::Person, &[p2]).is_empty());
-        let next = open(&index);
+        assert!(next.rows_with(Role::Person, &[p2]).is_empty());
         assert_eq!((next.next_signal_row, next.next_key_row), (13, 9));
+    }
+
+    /// The writer's lock is released as a `Submit` commits, before its index changes are
+    /// applied: the next `Submit` must not start on the index before them.
+    #[tokio::test]
+    async fn the_next_submit_waits_for_the_changes_of_the_one_before() {
+        let index = index_with(Entries {
+            next_signal_row: 1,
+            next_key_row: 1,
+            ..Entries::default()
+        });
+        let mut first = open(&index).await;
+        first.allot_signal_rows(1);
+        first.added(Role::Person, &key(1), 1).unwrap();
+        let waiting = tokio::spawn({
+            let index = index.clone();
+            async move {
+                let next = open(&index).await;
+                (
+                    next.rows_with(Role::Person, &[prefix_of(&key(1)).unwrap()]),
+                    next.next_signal_row,
+                )
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            !waiting.is_finished(),
+            "began while the first held the index"
+        );
+        first.commit();
+        assert_eq!(waiting.await.unwrap(), (vec![1], 2));
     }
 
     #[test]

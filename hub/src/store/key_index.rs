@@ -43,6 +43,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -278,6 +279,12 @@ impl KeyIndex {
     }
 }
 
+/// A row of `signal_keys` as (row id, role, prefix), selected in that order.
+pub(super) fn key_row(row: &AnyRow) -> Result<(i64, Role, Vec<u8>), StoreError> {
+    let role = Role::named(row.try_get::<String, _>(1)?.as_str())?;
+    Ok((row.try_get(0)?, role, row.try_get(2)?))
+}
+
 /// Every key of the tables, and the next row ids.
 async fn read_tables(conn: &mut AnyConnection) -> Result<Entries, StoreError> {
     let mut entries = Entries::default();
@@ -293,10 +300,9 @@ async fn read_tables(conn: &mut AnyConnection) -> Result<Entries, StoreError> {
     let rows = sqlx::query("SELECT rowid, role, substr(key_value, 1, 8) FROM signal_keys")
         .fetch_all(&mut *conn)
         .await?;
-    for row in rows {
-        let role = Role::named(row.try_get::<String, _>(1)?.as_str())?;
-        let prefix: Vec<u8> = row.try_get(2)?;
-        entries.by_role[role.slot()].insert((prefix_of(&prefix)?, row.try_get(0)?));
+    for row in &rows {
+        let (row, role, prefix) = key_row(row)?;
+        entries.by_role[role.slot()].insert((prefix_of(&prefix)?, row));
     }
     let row = sqlx::query(
         "SELECT COALESCE((SELECT MAX(rowid) FROM signals), 0), \

@@ -12,7 +12,7 @@ use sqlx::Row;
 use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
-use super::key_index::Role;
+use super::key_index::{key_row, Role};
 use super::kinds::{basis_gone, Kind, SignalKeys, StoredKey};
 use super::shapes::insert_chunks;
 use super::upsert::{keys_of_upsert, Partners};
@@ -46,27 +46,7 @@ impl Ingest<'_> {
         known: &[&Upsert],
     ) -> Result<(), StoreError> {
         for u in known {
-            let delete = "DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2";
-            let query = sqlx::query(if self.index.is_some() {
-                "DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2 \
-                 RETURNING rowid, role, substr(key_value, 1, 8)"
-            } else {
-                delete
-            })
-            .bind(self.region.as_str())
-            .bind(u.signal_ref.as_str());
-            match self.index.as_mut() {
-                Some(index) => {
-                    for row in query.fetch_all(&mut *self.conn).await? {
-                        let role = Role::named(row.try_get::<String, _>(1)?.as_str())?;
-                        let prefix: Vec<u8> = row.try_get(2)?;
-                        index.removed(role, &prefix, row.try_get(0)?)?;
-                    }
-                }
-                None => {
-                    query.execute(&mut *self.conn).await?;
-                }
-            }
+            self.delete_other_keys(u.signal_ref.as_str()).await?;
         }
         let rows: Vec<(&str, &'static str, StoredKey)> = run
             .iter()
@@ -146,10 +126,35 @@ impl Ingest<'_> {
         .bind(first_row.saturating_add(i64::try_from(rows.len()).unwrap_or(i64::MAX)))
         .fetch_all(&mut *self.conn)
         .await?;
-        for row in back {
-            let role = Role::named(row.try_get::<String, _>(1)?.as_str())?;
-            let prefix: Vec<u8> = row.try_get(2)?;
-            index.added(role, &prefix, row.try_get(0)?)?;
+        for row in &back {
+            let (row, role, prefix) = key_row(row)?;
+            index.added(role, &prefix, row)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the parent, address and fallback keys of one of the sender's signals. On SQLite
+    /// the deleted rows come back (`RETURNING`) for the key index.
+    pub(super) async fn delete_other_keys(&mut self, signal_ref: &str) -> Result<(), StoreError> {
+        let Some(index) = self.index.as_mut() else {
+            sqlx::query("DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2")
+                .bind(self.region.as_str())
+                .bind(signal_ref)
+                .execute(&mut *self.conn)
+                .await?;
+            return Ok(());
+        };
+        let deleted = sqlx::query(
+            "DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2 \
+             RETURNING rowid, role, substr(key_value, 1, 8)",
+        )
+        .bind(self.region.as_str())
+        .bind(signal_ref)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        for row in &deleted {
+            let (row, role, prefix) = key_row(row)?;
+            index.removed(role, &prefix, row)?;
         }
         Ok(())
     }

@@ -320,32 +320,15 @@ impl Ingest<'_> {
     /// Deletes one of the sender's signals and its other keys; on SQLite the key index drops
     /// them when the `Submit` commits (`key_index.rs`), so the deleted rows come back.
     async fn delete_signal_rows(&mut self, signal_ref: &str) -> Result<(), StoreError> {
+        self.delete_other_keys(signal_ref).await?;
         let Some(index) = self.index.as_mut() else {
-            for sql in [
-                "DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2",
-                "DELETE FROM signals WHERE region = $1 AND signal_ref = $2",
-            ] {
-                sqlx::query(sql)
-                    .bind(self.region.as_str())
-                    .bind(signal_ref)
-                    .execute(&mut *self.conn)
-                    .await?;
-            }
+            sqlx::query("DELETE FROM signals WHERE region = $1 AND signal_ref = $2")
+                .bind(self.region.as_str())
+                .bind(signal_ref)
+                .execute(&mut *self.conn)
+                .await?;
             return Ok(());
         };
-        let deleted = sqlx::query(
-            "DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2 \
-             RETURNING rowid, role, substr(key_value, 1, 8)",
-        )
-        .bind(self.region.as_str())
-        .bind(signal_ref)
-        .fetch_all(&mut *self.conn)
-        .await?;
-        for row in deleted {
-            let role = Role::named(row.try_get::<String, _>(1)?.as_str())?;
-            let prefix: Vec<u8> = row.try_get(2)?;
-            index.removed(role, &prefix, row.try_get(0)?)?;
-        }
         let deleted = sqlx::query(
             "DELETE FROM signals WHERE region = $1 AND signal_ref = $2 \
              RETURNING rowid, substr(person_key, 1, 8)",

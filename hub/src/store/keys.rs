@@ -8,6 +8,7 @@
 //! instead of the weaker one (a candidate gives way to the client match: no duplicate), and new
 //! partners get a match.
 
+use sqlx::any::AnyRow;
 use sqlx::Row;
 use vir_shared::keys::KEY_LEN;
 
@@ -133,30 +134,48 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    /// Deletes the parent, address and fallback keys of one of the sender's signals. On SQLite
-    /// the deleted rows come back (`RETURNING`) for the key index.
+    /// Deletes the parent, address and fallback keys of one of the sender's signals; on
+    /// SQLite the key index learns which (see [`Ingest::delete_rows`]).
     pub(super) async fn delete_other_keys(&mut self, signal_ref: &str) -> Result<(), StoreError> {
-        let Some(index) = self.index.as_mut() else {
-            sqlx::query("DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2")
+        let deleted = self
+            .delete_rows(
+                "signal_keys",
+                "rowid, role, substr(key_value, 1, 8)",
+                signal_ref,
+            )
+            .await?;
+        if let Some(index) = self.index.as_mut() {
+            for row in &deleted {
+                let (row, role, prefix) = key_row(row)?;
+                index.removed(role, &prefix, row)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the rows of `table` (`signals` or `signal_keys`, written into the SQL, never
+    /// input) of one of the sender's signals. On SQLite each deleted row's `returning` columns
+    /// come back (`RETURNING`), for the key index; on PostgreSQL nothing does.
+    pub(super) async fn delete_rows(
+        &mut self,
+        table: &str,
+        returning: &str,
+        signal_ref: &str,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let delete = format!("DELETE FROM {table} WHERE region = $1 AND signal_ref = $2");
+        if self.index.is_none() {
+            sqlx::query(&delete)
                 .bind(self.region.as_str())
                 .bind(signal_ref)
                 .execute(&mut *self.conn)
                 .await?;
-            return Ok(());
-        };
-        let deleted = sqlx::query(
-            "DELETE FROM signal_keys WHERE region = $1 AND signal_ref = $2 \
-             RETURNING rowid, role, substr(key_value, 1, 8)",
-        )
-        .bind(self.region.as_str())
-        .bind(signal_ref)
-        .fetch_all(&mut *self.conn)
-        .await?;
-        for row in &deleted {
-            let (row, role, prefix) = key_row(row)?;
-            index.removed(role, &prefix, row)?;
+            return Ok(Vec::new());
         }
-        Ok(())
+        Ok(sqlx::query(&format!("{delete} RETURNING {returning}"))
+            .bind(self.region.as_str())
+            .bind(signal_ref)
+            .fetch_all(&mut *self.conn)
+            .await?)
     }
 
     /// Every key of a stored signal.

@@ -318,28 +318,17 @@ impl Ingest<'_> {
     }
 
     /// Deletes one of the sender's signals and its other keys; on SQLite the key index drops
-    /// them when the `Submit` commits (`key_index.rs`), so the deleted rows come back.
+    /// them when the `Submit` commits (`key_index.rs`).
     async fn delete_signal_rows(&mut self, signal_ref: &str) -> Result<(), StoreError> {
         self.delete_other_keys(signal_ref).await?;
-        let Some(index) = self.index.as_mut() else {
-            sqlx::query("DELETE FROM signals WHERE region = $1 AND signal_ref = $2")
-                .bind(self.region.as_str())
-                .bind(signal_ref)
-                .execute(&mut *self.conn)
-                .await?;
-            return Ok(());
-        };
-        let deleted = sqlx::query(
-            "DELETE FROM signals WHERE region = $1 AND signal_ref = $2 \
-             RETURNING rowid, substr(person_key, 1, 8)",
-        )
-        .bind(self.region.as_str())
-        .bind(signal_ref)
-        .fetch_all(&mut *self.conn)
-        .await?;
-        for row in deleted {
-            if let Some(prefix) = row.try_get::<Option<Vec<u8>>, _>(1)? {
-                index.removed(Role::Person, &prefix, row.try_get(0)?)?;
+        let deleted = self
+            .delete_rows("signals", "rowid, substr(person_key, 1, 8)", signal_ref)
+            .await?;
+        if let Some(index) = self.index.as_mut() {
+            for row in deleted {
+                if let Some(prefix) = row.try_get::<Option<Vec<u8>>, _>(1)? {
+                    index.removed(Role::Person, &prefix, row.try_get(0)?)?;
+                }
             }
         }
         Ok(())

@@ -145,6 +145,18 @@ impl std::fmt::Debug for IndexTx {
 }
 
 impl IndexTx {
+    /// A `Submit`'s part, holding the index until it is committed or dropped.
+    fn holding(shared: OwnedMutexGuard<Shared>) -> IndexTx {
+        let (next_signal_row, next_key_row) =
+            (shared.entries.next_signal_row, shared.entries.next_key_row);
+        IndexTx {
+            shared,
+            changes: Vec::new(),
+            next_signal_row,
+            next_key_row,
+        }
+    }
+
     /// The row ids (sorted, distinct) holding a key in `role` with one of `prefixes`: rows of
     /// `signals` for person keys, of `signal_keys` for the others. As committed before this
     /// `Submit` (module docs).
@@ -235,14 +247,7 @@ impl KeyIndex {
             shared.stale = false;
             tracing::warn!("key index rebuilt from the tables after a failed commit");
         }
-        let (next_signal_row, next_key_row) =
-            (shared.entries.next_signal_row, shared.entries.next_key_row);
-        Ok(IndexTx {
-            shared,
-            changes: Vec::new(),
-            next_signal_row,
-            next_key_row,
-        })
+        Ok(IndexTx::holding(shared))
     }
 
     /// Compares the index with one built from the tables now; an error names the first
@@ -369,17 +374,9 @@ mod tests {
         key
     }
 
-    /// An [`IndexTx`] without a database (the index is not stale, so none is read).
+    /// [`KeyIndex::begin`] without a database (the index is not stale, so none is read).
     async fn open(index: &KeyIndex) -> IndexTx {
-        let shared = index.shared.clone().lock_owned().await;
-        let (next_signal_row, next_key_row) =
-            (shared.entries.next_signal_row, shared.entries.next_key_row);
-        IndexTx {
-            shared,
-            changes: Vec::new(),
-            next_signal_row,
-            next_key_row,
-        }
+        IndexTx::holding(index.shared.clone().lock_owned().await)
     }
 
     #[tokio::test]

@@ -93,7 +93,7 @@ impl Store {
                 .push((operation.op_id, OpOutcome::Duplicate));
         }
         ingest.apply_all(&ops[first_new..]).await?;
-        let index = ingest.index.take();
+        let mut index = ingest.index.take();
         let outcome = ingest.finish().await?;
         if outcome.last_applied_op_id != before {
             sqlx::query("UPDATE nodes SET last_op_id = $2 WHERE region = $1")
@@ -102,13 +102,15 @@ impl Store {
                 .execute(conn(&mut tx))
                 .await?;
         }
-        let committed = tx.commit().await;
-        if let Some(index) = index {
-            match committed {
-                Ok(()) => index.commit(),
-                Err(_) => index.commit_failed(),
-            }
+        if let Some(index) = index.as_mut() {
+            index.commit_starts();
         }
+        let committed = tx.commit().await;
+        if let (Ok(()), Some(index)) = (&committed, index.take()) {
+            index.committed();
+        }
+        // Otherwise the index's part drops in its commit state: rebuilt before the next
+        // `Submit` (`key_index::IndexTx`).
         committed?;
         Ok(outcome)
     }

@@ -28,8 +28,9 @@
 //!   so the next `Submit` waits here for them. Its look-ups see what committed before it, which
 //!   is what they need: they look for other regions' signals, and a `Submit` writes only its
 //!   own region's.
-//! - If a commit fails, whether it went through is not known: the index is rebuilt from the
-//!   tables before the next `Submit` uses it ([`KeyIndex::begin`]).
+//! - If a commit fails, or the `Submit` is dropped while its commit is under way (a node's
+//!   connection breaks), whether it went through is not known: the index is rebuilt from the
+//!   tables before the next `Submit` uses it ([`IndexTx`]'s drop, [`KeyIndex::begin`]).
 //! - Every look-up reads the rows and compares the whole key and version, so a prefix shared
 //!   by two keys never makes a match.
 //! - [`KeyIndex::verify`] compares the index with one built from the tables; the storage tests
@@ -128,12 +129,25 @@ impl std::fmt::Debug for KeyIndex {
 }
 
 /// The index's part of one `Submit`: the index itself, held for the whole `Submit`, the
-/// changes it makes and the row ids it allots, applied only by [`IndexTx::commit`].
+/// changes it makes and the row ids it allots, applied only by [`IndexTx::committed`].
 pub(super) struct IndexTx {
     shared: OwnedMutexGuard<Shared>,
     changes: Vec<Change>,
     next_signal_row: i64,
     next_key_row: i64,
+    /// Set just before the transaction commits ([`IndexTx::commit_starts`]). Dropped in this
+    /// state, the commit failed or its outcome was never seen (the `Submit`'s future was
+    /// dropped while the commit was under way, as when a node's connection breaks): the
+    /// transaction may have gone through, so the index is marked for a rebuild.
+    in_commit: bool,
+}
+
+impl Drop for IndexTx {
+    fn drop(&mut self) {
+        if self.in_commit {
+            self.shared.stale = true;
+        }
+    }
 }
 
 impl std::fmt::Debug for IndexTx {
@@ -154,6 +168,7 @@ impl IndexTx {
             changes: Vec::new(),
             next_signal_row,
             next_key_row,
+            in_commit: false,
         }
     }
 
@@ -195,10 +210,15 @@ impl IndexTx {
         Ok(())
     }
 
+    /// Just before the `Submit`'s transaction commits (see the `in_commit` field).
+    pub(super) fn commit_starts(&mut self) {
+        self.in_commit = true;
+    }
+
     /// After the `Submit`'s transaction committed: applies its changes, in order.
-    pub(super) fn commit(mut self) {
+    pub(super) fn committed(mut self) {
         let entries = &mut self.shared.entries;
-        for change in self.changes {
+        for change in std::mem::take(&mut self.changes) {
             match change {
                 Change::Add(role, prefix, row) => {
                     entries.by_role[role.slot()].insert((prefix, row))
@@ -210,12 +230,7 @@ impl IndexTx {
         }
         entries.next_signal_row = entries.next_signal_row.max(self.next_signal_row);
         entries.next_key_row = entries.next_key_row.max(self.next_key_row);
-    }
-
-    /// After a failed commit, which may or may not have gone through: the next `Submit`
-    /// rebuilds the index from the tables first.
-    pub(super) fn commit_failed(mut self) {
-        self.shared.stale = true;
+        self.in_commit = false;
     }
 }
 
@@ -245,7 +260,7 @@ impl KeyIndex {
         if shared.stale {
             shared.entries = read_tables(conn).await?;
             shared.stale = false;
-            tracing::warn!("key index rebuilt from the tables after a failed commit");
+            tracing::warn!("key index rebuilt from the tables after a failed or abandoned commit");
         }
         Ok(IndexTx::holding(shared))
     }
@@ -404,7 +419,8 @@ mod tests {
         // Added, then dropped again in the same transaction (an erasure): gone.
         tx.added(Role::Person, &key(2), 12).unwrap();
         tx.removed(Role::Person, &key(2), 12).unwrap();
-        tx.commit();
+        tx.commit_starts();
+        tx.committed();
 
         let next = open(&index).await;
         assert_eq!(next.rows_with(Role::Person, &[p1]), [10, 11]);
@@ -442,8 +458,88 @@ mod tests {
             !waiting.is_finished(),
             "began while the first held the index"
         );
-        first.commit();
+        first.committed();
         assert_eq!(waiting.await.unwrap(), (vec![1], 2));
+    }
+
+    /// Dropped before its commit (a refused `Submit`), a transaction leaves the index as it
+    /// was; dropped during its commit (a failed commit, or a cancelled `Submit`), it leaves the
+    /// index marked for a rebuild, since the commit may have gone through.
+    #[tokio::test]
+    async fn a_transaction_dropped_during_its_commit_marks_the_index_for_a_rebuild() {
+        let index = index_with(Entries::default());
+        let mut refused = open(&index).await;
+        refused.added(Role::Person, &key(1), 1).unwrap();
+        drop(refused);
+        assert!(!index.shared.lock().await.stale);
+
+        let mut cancelled = open(&index).await;
+        cancelled.added(Role::Person, &key(1), 1).unwrap();
+        cancelled.commit_starts();
+        drop(cancelled);
+        assert!(index.shared.lock().await.stale);
+    }
+
+    /// A stale index is rebuilt from the tables by the next `Submit` before its look-ups: here
+    /// the entries a commit would have added are missing, as after a `Submit` dropped during
+    /// its commit, and the next region's signal still finds its partner.
+    #[tokio::test]
+    async fn a_stale_index_is_rebuilt_before_the_next_submit_looks_keys_up() {
+        use chrono::{TimeZone, Utc};
+        use vir_proto as pb;
+        use vir_shared::clock::ManualClock;
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = vir_shared::db::sqlite_url(&dir.path().join("hub.sqlite"));
+        let regions = ["drenthe", "zuid-limburg"];
+        let nodes: Vec<crate::NodeEntry> = regions
+            .iter()
+            .enumerate()
+            .map(|(i, code)| crate::NodeEntry {
+                oin: format!("000000990000000001{i:02}").parse().unwrap(),
+                region: code.parse().unwrap(),
+                municipalities: Vec::new(),
+            })
+            .collect();
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap());
+        let state = crate::HubState::open(&url, &nodes, clock).await.unwrap();
+        let upsert = |signal_ref: &str| pb::Operation {
+            op_id: 1,
+            op: Some(pb::operation::Op::Upsert(pb::SignalUpsert {
+                signal_ref: signal_ref.into(),
+                person_key: Some(pb::PseudoKey {
+                    domain: pb::KeyDomain::Person as i32,
+                    version: 1,
+                    value: vec![7; 64],
+                }),
+                municipality: "0106".into(),
+                ..Default::default()
+            })),
+        };
+        state
+            .submit(&nodes[0].region, vec![upsert("d-1")])
+            .await
+            .unwrap();
+        let index = state.store().key_index.clone().unwrap();
+        {
+            let mut shared = index.shared.lock().await;
+            shared.entries.by_role = Default::default();
+            shared.stale = true;
+        }
+
+        let response = state
+            .submit(&nodes[1].region, vec![upsert("l-1")])
+            .await
+            .unwrap();
+        assert_eq!(response.results.len(), 1);
+        let told = state.feed_page(&nodes[1].region, 1, 10).await.unwrap();
+        assert!(
+            matches!(&told[..], [item] if matches!(&item.body,
+                Some(pb::feed_item::Body::MatchCreated(m)) if m.other_signal_ref == "d-1")),
+            "{told:?}"
+        );
+        assert!(!index.shared.lock().await.stale);
+        state.store().verify_key_index().await.unwrap();
     }
 
     #[test]

@@ -150,14 +150,6 @@ impl Drop for IndexTx {
     }
 }
 
-impl std::fmt::Debug for IndexTx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IndexTx")
-            .field("changes", &self.changes.len())
-            .finish_non_exhaustive()
-    }
-}
-
 impl IndexTx {
     /// A `Submit`'s part, holding the index until it is committed or dropped.
     fn holding(shared: OwnedMutexGuard<Shared>) -> IndexTx {

@@ -44,6 +44,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use futures::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -87,14 +88,13 @@ pub(super) fn prefix_of(value: &[u8]) -> Result<u64, StoreError> {
 }
 
 /// One change to the index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Change {
     Add(Role, u64, i64),
     Remove(Role, u64, i64),
 }
 
 /// What the index holds.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Default)]
 struct Entries {
     /// Per role ([`Role::slot`]): (prefix, row id).
     by_role: [BTreeSet<(u64, i64)>; 4],
@@ -105,7 +105,8 @@ struct Entries {
 
 struct Shared {
     entries: Entries,
-    /// A commit failed, so the index may not be what the tables hold: rebuild before use.
+    /// A commit failed or was abandoned ([`IndexTx`]'s drop), so the index may not be what
+    /// the tables hold: rebuilt before use.
     stale: bool,
 }
 
@@ -291,30 +292,50 @@ impl KeyIndex {
     }
 }
 
+/// The target of a multi-row insert into `table` (`signals` or `signal_keys`) of `per_row`
+/// `columns`, and the values per row: with a leading `rowid` where the key index allots the
+/// rows' ids (SQLite).
+pub(super) fn insert_target(
+    table: &str,
+    columns: &str,
+    per_row: usize,
+    allotted: bool,
+) -> (String, usize) {
+    if allotted {
+        (format!("{table} (rowid, {columns})"), per_row + 1)
+    } else {
+        (format!("{table} ({columns})"), per_row)
+    }
+}
+
 /// A row of `signal_keys` as (row id, role, prefix), selected in that order.
 pub(super) fn key_row(row: &AnyRow) -> Result<(i64, Role, Vec<u8>), StoreError> {
     let role = Role::named(row.try_get::<String, _>(1)?.as_str())?;
     Ok((row.try_get(0)?, role, row.try_get(2)?))
 }
 
-/// Every key of the tables, and the next row ids.
+/// Every key of the tables, and the next row ids. The rows are read as a stream: collected
+/// first, a million of them took some 130 MB more at the hub's start, kept by the allocator
+/// afterwards.
 async fn read_tables(conn: &mut AnyConnection) -> Result<Entries, StoreError> {
     let mut entries = Entries::default();
-    let rows = sqlx::query(
-        "SELECT rowid, substr(person_key, 1, 8) FROM signals WHERE person_key IS NOT NULL",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in rows {
-        let prefix: Vec<u8> = row.try_get(1)?;
-        entries.by_role[Role::Person.slot()].insert((prefix_of(&prefix)?, row.try_get(0)?));
+    {
+        let mut rows = sqlx::query(
+            "SELECT rowid, substr(person_key, 1, 8) FROM signals WHERE person_key IS NOT NULL",
+        )
+        .fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await? {
+            let prefix: Vec<u8> = row.try_get(1)?;
+            entries.by_role[Role::Person.slot()].insert((prefix_of(&prefix)?, row.try_get(0)?));
+        }
     }
-    let rows = sqlx::query("SELECT rowid, role, substr(key_value, 1, 8) FROM signal_keys")
-        .fetch_all(&mut *conn)
-        .await?;
-    for row in &rows {
-        let (row, role, prefix) = key_row(row)?;
-        entries.by_role[role.slot()].insert((prefix_of(&prefix)?, row));
+    {
+        let mut rows = sqlx::query("SELECT rowid, role, substr(key_value, 1, 8) FROM signal_keys")
+            .fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await? {
+            let (row, role, prefix) = key_row(&row)?;
+            entries.by_role[role.slot()].insert((prefix_of(&prefix)?, row));
+        }
     }
     let row = sqlx::query(
         "SELECT COALESCE((SELECT MAX(rowid) FROM signals), 0), \

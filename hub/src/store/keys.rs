@@ -13,7 +13,7 @@ use sqlx::Row;
 use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
-use super::key_index::{key_row, Role};
+use super::key_index::{insert_target, key_row, Role};
 use super::kinds::{basis_gone, Kind, SignalKeys, StoredKey};
 use super::shapes::insert_chunks;
 use super::upsert::{keys_of_upsert, Partners};
@@ -63,17 +63,13 @@ impl Ingest<'_> {
                 .index
                 .as_mut()
                 .map(|index| index.allot_key_rows(chunk.rows.len()));
-            let (columns, per_row) = match first_row {
-                Some(_) => (
-                    "signal_keys (rowid, region, signal_ref, role, key_value, key_version)",
-                    6,
-                ),
-                None => (
-                    "signal_keys (region, signal_ref, role, key_value, key_version)",
-                    5,
-                ),
-            };
-            let sql = chunk.sql(columns, per_row, " ON CONFLICT DO NOTHING");
+            let (into, per_row) = insert_target(
+                "signal_keys",
+                "region, signal_ref, role, key_value, key_version",
+                5,
+                first_row.is_some(),
+            );
+            let sql = chunk.sql(&into, per_row, " ON CONFLICT DO NOTHING");
             let mut query = sqlx::query(&sql);
             for (row, (signal_ref, role, (value, version))) in
                 (first_row.unwrap_or_default()..).zip(chunk.rows)

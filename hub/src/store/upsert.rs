@@ -18,7 +18,7 @@ use sqlx::Row;
 use vir_shared::keys::KEY_LEN;
 
 use super::ingest::Ingest;
-use super::key_index::{prefix_of, Role};
+use super::key_index::{insert_target, prefix_of, Role};
 use super::kinds::{Kind, SignalKeys, StoredKey};
 use super::prefix::{key_prefix, lookup_sql};
 use super::shapes::{insert_chunks, max_rows, padded, Placeholders};
@@ -81,21 +81,19 @@ impl Ingest<'_> {
                 .index
                 .as_mut()
                 .map(|index| index.allot_signal_rows(part.rows.len()));
-            let (columns, per_row, tail) = match first_row {
-                Some(_) => (
-                    "signals (rowid, region, signal_ref, person_key, key_version, municipality, \
-                     active, created_ms, updated_ms)",
-                    9,
-                    " ON CONFLICT (region, signal_ref) DO NOTHING",
-                ),
-                None => (
-                    "signals (region, signal_ref, person_key, key_version, municipality, \
-                     active, created_ms, updated_ms)",
-                    8,
-                    " ON CONFLICT (region, signal_ref) DO NOTHING RETURNING signal_ref",
-                ),
+            let (into, per_row) = insert_target(
+                "signals",
+                "region, signal_ref, person_key, key_version, municipality, active, created_ms, \
+                 updated_ms",
+                8,
+                first_row.is_some(),
+            );
+            let tail = if first_row.is_some() {
+                " ON CONFLICT (region, signal_ref) DO NOTHING"
+            } else {
+                " ON CONFLICT (region, signal_ref) DO NOTHING RETURNING signal_ref"
             };
-            let sql = part.sql(columns, per_row, tail);
+            let sql = part.sql(&into, per_row, tail);
             let mut query = sqlx::query(&sql);
             for (row, u) in (first_row.unwrap_or_default()..).zip(part.rows) {
                 if first_row.is_some() {

@@ -86,8 +86,11 @@ async fn attempt<T>(
     match scenario.await {
         Ok(v) => Some(v),
         Err(e) => {
-            eprintln!("{name} failed: {e:#}");
-            notes.push(format!("{name} failed: {e:#}"));
+            eprintln!("{name} failed: {}", vir_shared::binary::one_line(&e));
+            notes.push(format!(
+                "{name} failed: {}",
+                vir_shared::binary::one_line(&e)
+            ));
             None
         }
     }

@@ -61,7 +61,7 @@ async fn main() -> ExitCode {
     match execute(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vir-bench: {e:#}");
+            eprintln!("vir-bench: {}", vir_shared::binary::one_line(&e));
             ExitCode::FAILURE
         }
     }

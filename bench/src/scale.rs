@@ -235,7 +235,10 @@ async fn start(
                 return Ok((Running::Process(hub), hub_url, how));
             }
             Err(e) => {
-                let how = format!("in-process: no vir-hub binary ({e:#}); RSS includes the bench");
+                let how = format!(
+                    "in-process: no vir-hub binary ({}); RSS includes the bench",
+                    vir_shared::binary::one_line(&e)
+                );
                 eprintln!("scale: {how}");
                 let handle =
                     vir_hub::spawn(ids.hub_config(loopback(), &url)?, system_clock()).await?;

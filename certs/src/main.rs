@@ -221,7 +221,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vir-certs: error: {e:#}");
+            eprintln!("vir-certs: error: {}", vir_shared::binary::one_line(&e));
             ExitCode::FAILURE
         }
     }

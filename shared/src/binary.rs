@@ -30,16 +30,43 @@ pub async fn serve(handle: ServiceHandle, health_listen: Option<SocketAddr>) -> 
 }
 
 /// The exit of a binary: `program: error: cause: cause…` on one line and code 1 on an error.
-/// The `{:#}` form names the file, key and reason of a configuration error, without the
-/// backtrace that anyhow's `Debug` form would print.
+/// The chain names the file, key and reason of a configuration error, without the backtrace
+/// that anyhow's `Debug` form would print.
 pub fn exit(program: &str, result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{program}: error: {e:#}");
+            eprintln!("{program}: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, `outer: inner: innermost`, each cause written once.
+///
+/// Many of our error types (and some of our dependencies') put their source in their own
+/// message (`"storage: {0}"`) *and* return it from `source()`, so anyhow's `{:#}` printed it
+/// twice: `config.toml: TOML parse error … missing field: TOML parse error … missing field`.
+/// A cause whose whole text is already in the line adds nothing and is left out; a context
+/// that does not repeat its cause (`.context("migrating hub storage")`) still gets it appended.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let top: &(dyn std::error::Error + 'static) = error.as_ref();
+    chain_line(top)
+}
+
+/// [`one_line`] for any error with its `source()` chain.
+pub fn chain_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = e.source();
+    }
+    line
 }
 
 /// A production storage URL must not carry a password: it belongs in a file or the environment
@@ -101,5 +128,44 @@ mod tests {
         assert!(refuse_inline_password("postgres://db/vir?user=vir").is_ok());
         assert!(refuse_inline_password("postgres://db/vir?user=vir&password=x").is_err());
         assert!(refuse_inline_password("sqlite:///var/lib/vir/hub.sqlite?mode=rwc").is_ok());
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{path}: {source}")]
+    struct Repeats {
+        path: &'static str,
+        source: std::io::Error,
+    }
+
+    fn missing() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "missing field `listen`")
+    }
+
+    #[test]
+    fn a_cause_in_its_parents_message_is_written_once() {
+        let error = anyhow::Error::new(Repeats {
+            path: "hub.toml",
+            source: missing(),
+        });
+        assert_eq!(
+            format!("{error:#}"),
+            "hub.toml: missing field `listen`: missing field `listen`"
+        );
+        assert_eq!(one_line(&error), "hub.toml: missing field `listen`");
+    }
+
+    #[test]
+    fn a_context_that_does_not_repeat_its_cause_gets_it_appended() {
+        let error = anyhow::Error::new(Repeats {
+            path: "hub.toml",
+            source: missing(),
+        })
+        .context("migrating hub storage");
+        assert_eq!(
+            one_line(&error),
+            "migrating hub storage: hub.toml: missing field `listen`"
+        );
+        let plain = anyhow::Error::new(missing()).context("reading hub.toml");
+        assert_eq!(one_line(&plain), "reading hub.toml: missing field `listen`");
     }
 }

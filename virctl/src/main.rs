@@ -23,7 +23,7 @@ async fn main() -> std::process::ExitCode {
     match commands::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("virctl: {e:#}");
+            eprintln!("virctl: {}", vir_shared::binary::one_line(&e));
             std::process::ExitCode::FAILURE
         }
     }

@@ -146,16 +146,20 @@ async fn summarise_one(target: ServiceTarget) -> ServiceSummary {
             Ok(state) => s.health = state,
             Err(e) => {
                 s.health = "DOWN".into();
-                s.problems.push(format!("health: {e:#}"));
+                s.problems
+                    .push(format!("health: {}", vir_shared::binary::one_line(&e)));
             }
         },
-        Err(e) => s.problems.push(format!("channel: {e:#}")),
+        Err(e) => s
+            .problems
+            .push(format!("channel: {}", vir_shared::binary::chain_line(&e))),
     }
     let page = match &target.metrics {
         Some(url) => match scrape(url).await {
             Ok(page) => Some(page),
             Err(e) => {
-                s.problems.push(format!("metrics: {e:#}"));
+                s.problems
+                    .push(format!("metrics: {}", vir_shared::binary::one_line(&e)));
                 None
             }
         },
@@ -181,7 +185,9 @@ async fn summarise_one(target: ServiceTarget) -> ServiceSummary {
                     status.regions.len()
                 ));
             }
-            Err(e) => s.problems.push(format!("Status: {e:#}")),
+            Err(e) => s
+                .problems
+                .push(format!("Status: {}", vir_shared::binary::one_line(&e))),
         }
     } else if target.name == "pseudonymiser" {
         if let Some(page) = &page {
@@ -219,7 +225,9 @@ async fn summarise_one(target: ServiceTarget) -> ServiceSummary {
                         status.key_version
                     ));
                 }
-                Err(e) => s.problems.push(format!("Status: {e:#}")),
+                Err(e) => s
+                    .problems
+                    .push(format!("Status: {}", vir_shared::binary::one_line(&e))),
             }
         }
     }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use vir_federation::{LocalFederation, Options};
 
@@ -39,23 +40,30 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     vir_shared::tls::install_crypto_provider();
+    vir_shared::binary::exit("vir-federation", up(Cli::parse().command).await)
+}
+
+async fn up(command: Command) -> anyhow::Result<()> {
     let Command::Up {
         data,
         fresh,
         base_port,
         households,
         json_logs,
-    } = Cli::parse().command;
+    } = command;
     vir_shared::telemetry::init(json_logs);
     if fresh && data.exists() {
-        std::fs::remove_dir_all(&data)?;
+        std::fs::remove_dir_all(&data)
+            .with_context(|| format!("removing {} for --fresh", data.display()))?;
     }
     let mut options = Options::new(&data);
     options.base_port = Some(base_port);
     options.households = households;
-    let fed = LocalFederation::start(options).await?;
+    let fed = LocalFederation::start(options).await.with_context(|| {
+        format!("starting the federation on ports from {base_port} (`--base-port` moves them)")
+    })?;
     print_welcome(&fed)?;
     tokio::signal::ctrl_c().await?;
     println!("Stopping…");

@@ -105,11 +105,13 @@ async fn execute(command: Command) -> anyhow::Result<()> {
     }
 }
 
-/// Loads the configuration, and refuses a password in a production storage URL.
+/// Loads the configuration, and refuses a password in a production storage URL or a link to a
+/// database on another host that does not verify the server.
 fn load(path: &Path) -> anyhow::Result<HubConfig> {
     let config = HubConfig::load(path)?;
     if config.environment.is_production() {
         vir_shared::binary::refuse_inline_password(&config.storage_url)
+            .and_then(|()| vir_shared::binary::refuse_unverified_link(&config.storage_url))
             .map_err(|reason| anyhow::anyhow!("{}: `storage_url`: {reason}", path.display()))?;
     }
     Ok(config)

@@ -28,3 +28,42 @@ fn a_configuration_mistake_names_the_file_and_the_reason_once() {
     );
     assert_eq!(stderr.matches("missing field `tls`").count(), 1, "{stderr}");
 }
+
+/// Production refuses a database on another host reached without checking its certificate,
+/// and says what to write instead (deploy/README.md §1).
+#[test]
+fn production_refuses_an_unverified_link_to_a_remote_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hub.toml");
+    let with_url = |url: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "environment = \"production\"\nlisten = \"127.0.0.1:0\"\n\
+                 storage_url = \"{url}\"\n\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nca = \"r.pem\"\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_vir-hub"))
+            .arg("check-config")
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .expect("vir-hub runs");
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let refused = with_url("postgres://vir_hub@db.vir.internal:5432/vir_hub");
+    assert!(
+        refused
+            .contains("`storage_url`: reaches PostgreSQL on db.vir.internal with sslmode=prefer")
+            && refused.contains("sslmode=verify-full"),
+        "{refused}"
+    );
+    // With verify-full the URL passes, and the check goes on to the (missing) TLS files.
+    let passed = with_url(
+        "postgres://vir_hub@db.vir.internal:5432/vir_hub?sslmode=verify-full&sslrootcert=/ca.pem",
+    );
+    assert!(!passed.contains("storage_url"), "{passed}");
+    assert!(passed.contains("`tls`"), "{passed}");
+}

@@ -80,6 +80,53 @@ pub fn refuse_inline_password(storage_url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A production link to PostgreSQL on another host must verify whom it talks to: the hub's
+/// store holds every region's pseudonymised keys and the nodes' stores full identity data, and
+/// with sqlx's default (`sslmode=prefer`) a machine in the middle can read and change both.
+/// Accepted: a Unix socket or a loopback address (the link never leaves the machine),
+/// `sslmode=verify-full` (TLS with the server's certificate checked against `sslrootcert` and its
+/// name), or `sslmode=disable` written out, an operator's own choice for a network they trust.
+/// `PGSSLMODE` and `PGHOST` count as the driver reads them.
+pub fn refuse_unverified_link(storage_url: &str) -> Result<(), String> {
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+    if !(storage_url.starts_with("postgres://") || storage_url.starts_with("postgresql://")) {
+        return Ok(());
+    }
+    let options: PgConnectOptions = storage_url
+        .parse()
+        .map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
+    let host = options.get_host();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if options.get_socket().is_some() || loopback {
+        return Ok(());
+    }
+    match options.get_ssl_mode() {
+        PgSslMode::VerifyFull | PgSslMode::Disable => Ok(()),
+        mode => Err(format!(
+            "reaches PostgreSQL on {host} with sslmode={}, which does not check the server's \
+             certificate: add sslmode=verify-full&sslrootcert=<the database's CA file> \
+             (or sslmode=disable, on a network you trust)",
+            ssl_mode_name(mode)
+        )),
+    }
+}
+
+fn ssl_mode_name(mode: sqlx::postgres::PgSslMode) -> &'static str {
+    use sqlx::postgres::PgSslMode::*;
+    match mode {
+        Disable => "disable",
+        Allow => "allow",
+        Prefer => "prefer",
+        Require => "require",
+        VerifyCa => "verify-ca",
+        VerifyFull => "verify-full",
+    }
+}
+
 /// For `check-config`: loads the TLS material (certificate, key, roots, CRLs) as the server
 /// would, refuses an expired certificate, and says how long it stays valid. Errors name the
 /// configuration file and the `tls` key.
@@ -128,6 +175,36 @@ mod tests {
         assert!(refuse_inline_password("postgres://db/vir?user=vir").is_ok());
         assert!(refuse_inline_password("postgres://db/vir?user=vir&password=x").is_err());
         assert!(refuse_inline_password("sqlite:///var/lib/vir/hub.sqlite?mode=rwc").is_ok());
+    }
+
+    #[test]
+    fn a_remote_database_link_must_verify_the_server_or_say_it_does_not() {
+        let refused = |url: &str| refuse_unverified_link(url).is_err();
+        // Off the machine: the driver's default, `require` and `verify-ca` do not check the name.
+        assert!(refused("postgres://vir@db.vir.internal:5432/vir_hub"));
+        assert!(refused(
+            "postgres://vir@db.vir.internal/vir_hub?sslmode=require"
+        ));
+        assert!(refused(
+            "postgres://vir@10.1.2.3/vir_hub?sslmode=verify-ca&sslrootcert=/ca.pem"
+        ));
+        let reason = refuse_unverified_link("postgres://vir@db.vir.internal/vir_hub").unwrap_err();
+        assert!(
+            reason.contains("db.vir.internal") && reason.contains("sslmode=prefer"),
+            "{reason}"
+        );
+        assert!(!refused(
+            "postgres://vir@db.vir.internal/vir_hub?sslmode=verify-full&sslrootcert=/etc/vir/db-ca.pem"
+        ));
+        assert!(!refused(
+            "postgres://vir@postgres:5432/vir_hub?sslmode=disable"
+        ));
+        // On the machine: loopback or a Unix socket.
+        assert!(!refused("postgres://vir@127.0.0.1:5432/vir_hub"));
+        assert!(!refused("postgres://vir@localhost/vir_hub"));
+        assert!(!refused("postgres://vir@[::1]:5432/vir_hub"));
+        assert!(!refused("postgres:///vir_hub?host=/var/run/postgresql"));
+        assert!(!refused("sqlite:///var/lib/vir/hub.sqlite?mode=rwc"));
     }
 
     #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,7 @@ pub use vir_federation;
 
 pub mod disclosure;
 pub mod faults;
+pub mod own_postgres;
 pub mod web;
 pub mod webdriver;
 

@@ -14,6 +14,11 @@ fn every_example_loads_and_keeps_secrets_out() {
     let hub = vir_hub::HubConfig::load(&example("hub.toml")).expect("hub.toml");
     assert!(hub.environment.is_production());
     vir_shared::binary::refuse_inline_password(&hub.storage_url).expect("hub storage_url");
+    vir_shared::binary::refuse_unverified_link(&hub.storage_url).expect("hub storage_url");
+    assert!(
+        hub.storage_url.contains("sslmode=verify-full"),
+        "the example shows TLS"
+    );
     assert!(!hub.tls.crls.is_empty(), "the hub example shows CRLs");
 
     let pseudo = vir_pseudonymiser::config::Config::load(&example("pseudonymiser.toml"))
@@ -29,6 +34,7 @@ fn every_example_loads_and_keeps_secrets_out() {
         assert!(node.is_production());
         assert_eq!(node.municipalities.len(), municipalities, "{region}");
         vir_shared::binary::refuse_inline_password(&node.storage_url).expect("node storage_url");
+        vir_shared::binary::refuse_unverified_link(&node.storage_url).expect("node storage_url");
         // The hub knows this region with the same municipalities, the pseudonymiser its OIN.
         let at_hub = hub
             .nodes
@@ -49,11 +55,13 @@ fn the_compose_configurations_load() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/compose/config");
     let hub = vir_hub::HubConfig::load(&dir.join("hub.toml")).expect("compose hub.toml");
     vir_shared::binary::refuse_inline_password(&hub.storage_url).expect("no password");
+    vir_shared::binary::refuse_unverified_link(&hub.storage_url).expect("link said out loud");
     vir_pseudonymiser::config::Config::load(&dir.join("pseudonymiser.toml"))
         .expect("compose pseudonymiser.toml");
     for region in ["drenthe", "zuid-limburg", "hoeksche-waard"] {
         let node = vir_node::config::NodeConfig::load(&dir.join(format!("node-{region}.toml")))
             .unwrap_or_else(|e| panic!("compose node-{region}.toml: {e}"));
         assert_eq!(node.region.as_str(), region);
+        vir_shared::binary::refuse_unverified_link(&node.storage_url).expect("compose node link");
     }
 }

@@ -4,124 +4,15 @@
 //! server: it starts its own instance with `initdb`/`pg_ctl` from the installed PostgreSQL
 //! binaries on a free port, so other tests keep their database.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tonic::Code;
 use vir_proto as pb;
 use vir_tests::faults::{hub_status, node_status, Figures};
+use vir_tests::own_postgres::OwnPostgres;
 use vir_tests::{eventually, signal_request, TestFed};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-/// A throw-away PostgreSQL server owned by this test.
-struct OwnPostgres {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-fn as_postgres(bin: &Path, tool: &str) -> Command {
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false);
-    if is_root {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(bin.join(tool));
-        c
-    } else {
-        Command::new(bin.join(tool))
-    }
-}
-
-impl OwnPostgres {
-    fn start() -> OwnPostgres {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL binaries under /usr/lib/postgresql")
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .filter(|p| p.join("pg_ctl").exists())
-            .max()
-            .expect("pg_ctl");
-        let dir = tempfile::tempdir().unwrap();
-        let _ = Command::new("chown")
-            .args(["postgres"])
-            .arg(dir.path())
-            .status();
-        let port = vir_shared::ports::free_port().unwrap();
-        let data = dir.path().join("data");
-        let ok = as_postgres(&bin, "initdb")
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "postgres", "--auth=trust"])
-            .output()
-            .expect("initdb");
-        assert!(ok.status.success(), "initdb: {ok:?}");
-        let pg = OwnPostgres {
-            bin,
-            data,
-            port,
-            _dir: dir,
-        };
-        pg.up();
-        pg
-    }
-
-    fn up(&self) {
-        let socket_dir = self.data.parent().unwrap();
-        let out = as_postgres(&self.bin, "pg_ctl")
-            .arg("-D")
-            .arg(&self.data)
-            .arg("-l")
-            .arg(socket_dir.join("log"))
-            .arg("-w")
-            .arg("-o")
-            .arg(format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-                self.port,
-                socket_dir.display()
-            ))
-            .arg("start")
-            .output()
-            .expect("pg_ctl start");
-        assert!(out.status.success(), "pg_ctl start: {out:?}");
-    }
-
-    /// As a crash: no checkpoint, connections cut.
-    fn kill(&self) {
-        let out = as_postgres(&self.bin, "pg_ctl")
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-m", "immediate", "-w", "stop"])
-            .output()
-            .expect("pg_ctl stop");
-        assert!(out.status.success(), "pg_ctl stop: {out:?}");
-    }
-
-    async fn database(&self, name: &str) -> String {
-        use sqlx::Connection;
-        let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", self.port);
-        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create database");
-        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
-    }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        let _ = as_postgres(&self.bin, "pg_ctl")
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-m", "immediate", "stop"])
-            .output();
-    }
-}
 
 /// Creates a signal, retrying; an earlier attempt that committed without its answer shows as
 /// ALREADY_EXISTS, which counts as done.

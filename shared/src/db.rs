@@ -336,7 +336,13 @@ pub mod testing {
         urls
     }
 
+    /// Test databases older than this are dropped by the next test run on the same server.
+    const TEST_DATABASE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
     /// Creates a new, empty database on the configured PostgreSQL server and returns its URL.
+    /// Its name ends in a UUIDv7, which carries the time it was made: the first call in a
+    /// process drops the test databases of earlier runs (older than
+    /// [`TEST_DATABASE_LIFETIME`]), so a developer's own server does not fill up.
     pub async fn fresh_postgres_database(name: &str) -> Option<String> {
         let admin = match std::env::var("VIR_TEST_POSTGRES_URL") {
             Ok(url) if !url.is_empty() => url,
@@ -351,18 +357,71 @@ pub mod testing {
         let db = format!(
             "vir_{}_{}",
             name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
-            uuid::Uuid::new_v4().simple()
+            uuid::Uuid::now_v7().simple()
         )
         .to_lowercase();
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
             .unwrap_or_else(|e| panic!("connecting to VIR_TEST_POSTGRES_URL: {e}"));
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        let mut first = false;
+        SWEPT.call_once(|| first = true);
+        if first {
+            drop_old_test_databases(&mut conn).await;
+        }
         sqlx::query(&format!("CREATE DATABASE {db}"))
             .execute(&mut conn)
             .await
             .unwrap_or_else(|e| panic!("creating test database {db}: {e}"));
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
         Some(format!("{base}/{db}"))
+    }
+
+    /// Drops `vir_…_<UUIDv7>` databases made more than [`TEST_DATABASE_LIFETIME`] ago. One still
+    /// in use (a long run beside this one) refuses the drop, which is ignored.
+    async fn drop_old_test_databases(conn: &mut sqlx::PgConnection) {
+        let Ok(names) = sqlx::query_scalar::<_, String>(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'vir\\_%'",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        else {
+            return;
+        };
+        let now = std::time::SystemTime::now();
+        for name in names {
+            if made_at(&name).is_some_and(|at| {
+                now.duration_since(at)
+                    .is_ok_and(|age| age > TEST_DATABASE_LIFETIME)
+            }) {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .execute(&mut *conn)
+                    .await;
+            }
+        }
+    }
+
+    /// When a test database was made, from the UUIDv7 at the end of its name.
+    fn made_at(name: &str) -> Option<std::time::SystemTime> {
+        let (_, hex) = name.rsplit_once('_')?;
+        let id = uuid::Uuid::try_parse(hex).ok()?;
+        let (secs, nanos) = id.get_timestamp()?.to_unix();
+        Some(std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos))
+    }
+
+    #[test]
+    fn a_test_database_name_tells_when_it_was_made() {
+        let before = std::time::SystemTime::now() - std::time::Duration::from_millis(2);
+        let name = format!("vir_hub_storage_{}", uuid::Uuid::now_v7().simple());
+        let at = made_at(&name).expect("a UUIDv7 name");
+        assert!(at >= before && at <= std::time::SystemTime::now(), "{at:?}");
+        let old_style = format!("vir_hub_{}", uuid::Uuid::new_v4().simple());
+        assert_eq!(
+            made_at(&old_style),
+            None,
+            "a v4 name has no time: left alone"
+        );
+        assert_eq!(made_at("vir_production"), None);
     }
 }
 

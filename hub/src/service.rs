@@ -184,6 +184,7 @@ impl Hub for HubService {
             head_seq = snapshot.head_seq,
             matches = snapshot.matches.len(),
             envelopes = snapshot.envelopes.len(),
+            kept = snapshot.kept.len(),
             event = "snapshot_served",
             "node resyncs from a snapshot"
         );
@@ -191,6 +192,7 @@ impl Hub for HubService {
             head_seq: snapshot.head_seq,
             matches: snapshot.matches,
             envelopes: snapshot.envelopes,
+            kept: snapshot.kept,
         }))
     }
 }

@@ -148,24 +148,9 @@ impl FeedFollower {
             );
         }
         let seq = item.seq;
-        // Verhuizing: who receives an inverhuis message (issue 5).
-        let officers: Vec<String> = index
-            .move_officers()
-            .iter()
-            .map(|p| p.oin.to_string())
-            .collect();
-        let context = remote::Context {
-            region: &index.region,
-            clock: &index.clock,
-            ca: &self.ca,
-            hpke_private_key: &self.hpke_private_key,
-            inzage_answer: inzage_answer.as_ref(),
-            officers: &officers,
-        };
-        let outcome = remote::apply_item(&mut tx.tx, &context, item).await?;
-        if let (Applied::Done { .. }, Some(Ok(prepared))) = (&outcome, &inzage_answer) {
-            index.audit_inzage_answer(&mut tx.tx, prepared).await?;
-        }
+        let outcome = self
+            .apply_in(&mut tx.tx, item, inzage_answer.as_ref())
+            .await?;
         match &outcome {
             Applied::Done { .. } => {}
             Applied::Skipped(reason) => {
@@ -186,15 +171,53 @@ impl FeedFollower {
         Ok(true)
     }
 
+    /// Applies one item inside the caller's transaction, with what a feed item may need: the
+    /// officers who receive an inverhuis message, and the answer to an inzage request,
+    /// prepared before the transaction (and audited with it).
+    async fn apply_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        item: pb::FeedItem,
+        inzage_answer: Option<&Result<crate::inzage_remote::Prepared, &'static str>>,
+    ) -> Result<Applied, StoreError> {
+        let index = &self.index;
+        // Verhuizing: who receives an inverhuis message (issue 5).
+        let officers: Vec<String> = index
+            .move_officers()
+            .iter()
+            .map(|p| p.oin.to_string())
+            .collect();
+        let context = remote::Context {
+            region: &index.region,
+            clock: &index.clock,
+            ca: &self.ca,
+            hpke_private_key: &self.hpke_private_key,
+            inzage_answer,
+            officers: &officers,
+        };
+        let outcome = remote::apply_item(conn, &context, item).await?;
+        if let (Applied::Done { .. }, Some(Ok(prepared))) = (&outcome, inzage_answer) {
+            index.audit_inzage_answer(conn, prepared).await?;
+        }
+        Ok(outcome)
+    }
+
     /// Applies a hub snapshot in ONE transaction: every open match as its `MatchCreated`,
     /// every envelope as its `EnvelopeDelivered` (both idempotent: what is known is skipped),
-    /// a `MatchEnded` for each open match the hub no longer has, and the snapshot's head as
-    /// the new position. The feed then continues from head + 1.
+    /// a `MatchEnded` for each open match the hub no longer has, then the items the hub kept
+    /// past retention (moves, hand-over offers, inzage) as the feed would have brought them,
+    /// and the snapshot's head as the new position. The feed then continues from head + 1.
     pub async fn resync(&mut self) -> Result<(), FeedError> {
         let request = pb::SnapshotRequest {
             region: self.index.region.to_string(),
         };
-        let snapshot = self.hub.snapshot(request).await?.into_inner();
+        let mut snapshot = self.hub.snapshot(request).await?.into_inner();
+        let kept = std::mem::take(&mut snapshot.kept);
+        // Inzage answers read the export before the write transaction, as in `apply`.
+        let mut answers = Vec::with_capacity(kept.len());
+        for item in &kept {
+            answers.push(self.index.prepare_inzage_answer(&self.ca, item).await?);
+        }
         let index = &self.index;
         let mut tx = index.db.write().await.map_err(StoreError::from)?;
         let applied = feed::applied_seq(&mut tx.tx).await?;
@@ -207,8 +230,7 @@ impl FeedFollower {
             ca: &self.ca,
             hpke_private_key: &self.hpke_private_key,
             inzage_answer: None,
-            // A snapshot carries matches and envelopes only, never a move item: no officer is
-            // addressed.
+            // Matches and envelopes address no officer; the kept items go through `apply_in`.
             officers: &[],
         };
         let open: std::collections::HashSet<String> = snapshot
@@ -240,6 +262,7 @@ impl FeedFollower {
             })
             .collect();
         let ended = gone.len();
+        let kept_items = kept.len();
         for body in bodies.chain(gone) {
             let item = pb::FeedItem {
                 seq: snapshot.head_seq,
@@ -258,6 +281,19 @@ impl FeedFollower {
                 }
             }
         }
+        for (item, answer) in kept.into_iter().zip(&answers) {
+            match self.apply_in(&mut tx.tx, item, answer.as_ref()).await? {
+                Applied::Done { outbox: o } => outbox |= o,
+                Applied::Skipped(reason) => {
+                    feed::count_skipped(&mut tx.tx).await?;
+                    tracing::warn!(
+                        reason,
+                        event = "feed_item_skipped",
+                        "kept feed item not applied"
+                    );
+                }
+            }
+        }
         feed::set_applied_seq(&mut tx.tx, snapshot.head_seq).await?;
         tx.commit().await.map_err(StoreError::from)?;
         if outbox {
@@ -268,9 +304,12 @@ impl FeedFollower {
             matches,
             envelopes,
             ended,
+            kept = kept_items,
             event = "feed_resynced",
             "resynced from a hub snapshot"
         );
+        // The hub drops the items it kept for us once we acknowledge past them.
+        self.ack(snapshot.head_seq).await;
         Ok(())
     }
 

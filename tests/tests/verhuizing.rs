@@ -835,3 +835,81 @@ async fn every_move_message_is_delivered_once_when_the_hub_restarts() {
         t.shutdown().await;
     }
 }
+
+/// A region offline longer than the hub's feed retention still gets a move into it (issue 8,
+/// S6): the `Inverhuis` with its sealed hand-over lives only in the feed, so pruning keeps it
+/// until the node has it. The node resyncs from a snapshot, opens the package, its officer gets
+/// the inverhuis; once it acknowledges, the hub drops the item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_into_a_region_offline_past_retention_arrives_after_its_resync() {
+    let mut t = start(false).await;
+    vir_tests::faults::reconfigure_hub(&mut t, |c| {
+        c.feed_retention_days = 1;
+        c.feed_prune_interval_ms = 200;
+    })
+    .await;
+    let youth = drenthe_youths(&t)[0].clone();
+    signal(&t, "drenthe/school", &youth.bsn, "Jan de Vries").await;
+    eventually("the signal at the hub", WAIT, || async {
+        outbox_empty(&t, "drenthe/school").await.then_some(())
+    })
+    .await;
+
+    // Zuid-Limburg is away while the youth moves to Maastricht and Drenthe hands over.
+    t.fed.stop_node("zuid-limburg", false).await.unwrap();
+    move_to(
+        &t,
+        &youth.bsn,
+        "GM0935",
+        address("Vrijthof", 7, "6211LD", "Maastricht"),
+    );
+    eventually("handed over to Zuid-Limburg", WAIT, || async {
+        let out = moves(&t, "drenthe/beheer").await.moves_out;
+        out.iter()
+            .any(|m| m.status == "handed_over" && m.to_region == "zuid-limburg")
+            .then_some(())
+    })
+    .await;
+    let inverhuis_at_hub = |feed: &[(i64, pb::FeedItem)]| {
+        feed.iter()
+            .filter(|(_, i)| matches!(i.body, Some(pb::feed_item::Body::Inverhuis(_))))
+            .count()
+    };
+    assert_eq!(inverhuis_at_hub(&hub_feed(&t, "zuid-limburg").await), 1);
+
+    // Two days later (retention: one day) the hub has pruned Zuid-Limburg's feed: its position
+    // is gone, but the unacknowledged inverhuis is kept.
+    t.clock.advance(chrono::Duration::days(2));
+    let as_zl = vir_tests::faults::hub_as_node(&t, "zuid-limburg", &t.fed.file.hub.url.clone());
+    let refusal = eventually("Zuid-Limburg's position pruned", WAIT, || async {
+        let request = pb::SubscribeRequest {
+            region: "zuid-limburg".into(),
+            from_seq: 1,
+        };
+        as_zl.clone().subscribe(request).await.err()
+    })
+    .await;
+    assert!(refusal.message().contains("resync needed"), "{refusal:?}");
+    assert_eq!(inverhuis_at_hub(&hub_feed(&t, "zuid-limburg").await), 1);
+
+    // Back: the resync brings the move in, with the package opened, and the officer is told.
+    t.fed.start_node("zuid-limburg").await.unwrap();
+    let moved_in = eventually("the inverhuis at Zuid-Limburg", WAIT, || async {
+        let m = moves(&t, "zuid-limburg/beheer").await.moves_in;
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    assert_eq!(moved_in.len(), 1);
+    assert_eq!(moved_in[0].status, "received");
+    assert_eq!(moved_in[0].from_region, "drenthe");
+    let package = moved_in[0].package.clone().expect("the package was opened");
+    assert_eq!(package.bsn, youth.bsn.as_str());
+    let inverhuis = notices(&t, "zuid-limburg/beheer", pb::NoticeTopic::Inverhuis).await;
+    assert_eq!(inverhuis.len(), 1, "the officer is told once");
+    // Acknowledged: the hub no longer keeps it.
+    eventually("the kept item dropped after the ack", WAIT, || async {
+        (inverhuis_at_hub(&hub_feed(&t, "zuid-limburg").await) == 0).then_some(())
+    })
+    .await;
+    t.shutdown().await;
+}

@@ -9,7 +9,12 @@
 //!   sent to it per open match. Consistency: the snapshot first takes the region's feed
 //!   counter row (a no-op update), which every append to that feed also takes, so no append
 //!   to this region's feed can fall between reading the head and reading the matches.
+//! - What a snapshot cannot rebuild from the tables is never pruned before the node has it:
+//!   items the region has not acknowledged that carry a move, a hand-over offer or an inzage
+//!   (the sealed package of an `Inverhuis` lives only in its feed item) stay in the feed below
+//!   the floor, travel in the snapshot's `kept`, and go once the node acknowledges past them.
 
+use prost::Message;
 use sqlx::Row;
 use vir_proto as pb;
 use vir_shared::RegionCode;
@@ -24,6 +29,27 @@ pub struct Snapshot {
     pub head_seq: u64,
     pub matches: Vec<pb::MatchCreated>,
     pub envelopes: Vec<pb::EnvelopeDelivered>,
+    /// Unacknowledged items below the floor that the tables cannot rebuild, in feed order.
+    pub kept: Vec<pb::FeedItem>,
+}
+
+/// Whether a pruned, unacknowledged item must be kept for the region's snapshot: everything but
+/// what the snapshot rebuilds from the tables (matches and their envelopes) and bodies emptied
+/// by an erasure.
+fn kept_past_retention(body: &[u8]) -> bool {
+    use pb::feed_item::Body;
+    match pb::FeedItem::decode(body).ok().and_then(|item| item.body) {
+        None | Some(Body::MatchCreated(_) | Body::MatchEnded(_) | Body::Envelope(_)) => false,
+        Some(
+            Body::InzageRequested(_)
+            | Body::InzageAnswered(_)
+            | Body::InzageForwarded(_)
+            | Body::MoveRouted(_)
+            | Body::MoveUncovered(_)
+            | Body::Inverhuis(_)
+            | Body::HandoverOffered(_),
+        ) => true,
+    }
 }
 
 impl Store {
@@ -43,19 +69,51 @@ impl Store {
             .fetch_one(&mut *tx.tx)
             .await?;
             let Some(last) = last else { continue };
-            let done = sqlx::query("DELETE FROM feed WHERE region = $1 AND seq <= $2")
+            let acked: i64 = sqlx::query_scalar("SELECT acked_seq FROM nodes WHERE region = $1")
                 .bind(region.as_str())
-                .bind(last)
-                .execute(&mut *tx.tx)
+                .fetch_one(&mut *tx.tx)
                 .await?;
+            let unacked = sqlx::query(
+                "SELECT seq, body FROM feed WHERE region = $1 AND seq > $2 AND seq <= $3 \
+                 ORDER BY seq",
+            )
+            .bind(region.as_str())
+            .bind(acked)
+            .bind(last)
+            .fetch_all(&mut *tx.tx)
+            .await?;
+            let mut kept = Vec::new();
+            for row in &unacked {
+                let body: Vec<u8> = row.try_get(1)?;
+                if kept_past_retention(&body) {
+                    kept.push(row.try_get::<i64, _>(0)?);
+                }
+            }
+            // Delete the ranges between the kept items (most often: one range, up to `last`).
+            let mut done = 0;
+            let mut after = i64::MIN;
+            for upto in kept.iter().map(|k| k - 1).chain([last]) {
+                if upto > after {
+                    done += sqlx::query(
+                        "DELETE FROM feed WHERE region = $1 AND seq > $2 AND seq <= $3",
+                    )
+                    .bind(region.as_str())
+                    .bind(after)
+                    .bind(upto)
+                    .execute(&mut *tx.tx)
+                    .await?
+                    .rows_affected();
+                }
+                after = upto + 1;
+            }
             sqlx::query("UPDATE nodes SET feed_floor = $2 WHERE region = $1 AND feed_floor < $2")
                 .bind(region.as_str())
                 .bind(last)
                 .execute(&mut *tx.tx)
                 .await?;
             tx.commit().await?;
-            removed += done.rows_affected();
-            tracing::info!(%region, floor = last, removed = done.rows_affected(), event = "feed_pruned", "feed items past retention removed");
+            removed += done;
+            tracing::info!(%region, floor = last, removed = done, kept = kept.len(), event = "feed_pruned", "feed items past retention removed");
         }
         // Envelopes of matches that ended before the cut-off are never needed again.
         let mut tx = self.db().write().await?;
@@ -137,11 +195,34 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        // What stays below the floor is what pruning kept for this snapshot.
+        let rows = sqlx::query(
+            "SELECT f.seq, f.created_ms, f.body FROM feed f JOIN nodes n ON n.region = f.region \
+             WHERE f.region = $1 AND f.seq <= n.feed_floor ORDER BY f.seq",
+        )
+        .bind(region.as_str())
+        .fetch_all(&mut *tx.tx)
+        .await?;
+        let kept = rows
+            .iter()
+            .map(|row| {
+                let seq = to_u64(row.try_get(0)?, "feed.seq")?;
+                let body: Vec<u8> = row.try_get(2)?;
+                let item = pb::FeedItem::decode(body.as_slice())
+                    .map_err(|e| StoreError::Corrupt(format!("feed {region}/{seq}: {e}")))?;
+                Ok(pb::FeedItem {
+                    seq,
+                    created_unix_ms: row.try_get(1)?,
+                    body: item.body,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         tx.commit().await?;
         Ok(Snapshot {
             head_seq: to_u64(head, "nodes.feed_head")?,
             matches,
             envelopes,
+            kept,
         })
     }
 }

@@ -308,7 +308,7 @@ impl FeedFollower {
             event = "feed_resynced",
             "resynced from a hub snapshot"
         );
-        // The hub drops the items it kept for us once we acknowledge past them.
+        // The hub's pruning drops the items it kept for us once we acknowledge past them.
         self.ack(snapshot.head_seq).await;
         Ok(())
     }

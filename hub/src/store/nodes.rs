@@ -126,7 +126,7 @@ impl Store {
     /// A position beyond the feed head is refused.
     pub async fn ack(&self, region: &RegionCode, seq: u64) -> Result<u64, HubError> {
         let mut tx = self.db.write().await?;
-        let row = sqlx::query("SELECT feed_head, acked_seq, feed_floor FROM nodes WHERE region = $1")
+        let row = sqlx::query("SELECT feed_head, acked_seq FROM nodes WHERE region = $1")
             .bind(region.as_str())
             .fetch_optional(conn(&mut tx))
             .await?
@@ -144,17 +144,6 @@ impl Store {
                 .bind(to_i64(seq))
                 .execute(conn(&mut tx))
                 .await?;
-            // Items that pruning kept below the floor for this node's snapshot
-            // (`snapshot::kept_past_retention`) go once the node has them. Only a node that
-            // was behind the floor can have any, so a node that keeps up pays nothing.
-            let floor = to_u64(row.try_get(2)?, "feed_floor")?;
-            if acked < floor {
-                sqlx::query("DELETE FROM feed WHERE region = $1 AND seq <= $2")
-                    .bind(region.as_str())
-                    .bind(to_i64(seq.min(floor)))
-                    .execute(conn(&mut tx))
-                    .await?;
-            }
         }
         tx.commit().await?;
         Ok(seq.max(acked))

@@ -12,7 +12,8 @@
 //! - What a snapshot cannot rebuild from the tables is never pruned before the node has it:
 //!   items the region has not acknowledged that carry a move, a hand-over offer or an inzage
 //!   (the sealed package of an `Inverhuis` lives only in its feed item) stay in the feed below
-//!   the floor, travel in the snapshot's `kept`, and go once the node acknowledges past them.
+//!   the floor and travel in the snapshot's `kept`; once the node has acknowledged past them,
+//!   the next pruning removes them with the rest.
 
 use prost::Message;
 use sqlx::Row;

@@ -24,6 +24,7 @@ use vir_shared::{RegionCode, SharedClock};
 use crate::party::Party;
 use crate::signal::SignalStatus;
 use crate::store::matches::{self, RemoteMatch};
+use crate::store::notices::{self, Notice, Topic};
 use crate::store::notifications::{self, Notification};
 use crate::store::outbox::{self, OutboxOp};
 use crate::store::{details, signals, StoreError};
@@ -175,6 +176,8 @@ async fn match_created(
         Err(_) => return Ok(Applied::Skipped("MatchCreated: unusable HPKE key")),
     };
     matches::insert_remote(conn, &record).await?;
+    // Kept so a later correction of our signaller's details reaches the same node.
+    matches::set_remote_peer_key(conn, &m.match_id, &recipient).await?;
     details::enqueue(conn, &signal.bsn, now_ms).await?;
     let op = OutboxOp::Relay {
         match_id: m.match_id.clone(),
@@ -220,9 +223,6 @@ async fn envelope_delivered(
             "EnvelopeDelivered: does not belong to this match",
         ));
     }
-    if record.other_party.is_some() {
-        return Ok(DONE);
-    }
     let aad = envelope_aad(&e.match_id, &e.from_region, cx.region.as_str());
     let Ok(plain) = vir_shared::envelope::open(cx.hpke_private_key, &aad, &e.sealed) else {
         return Ok(Applied::Skipped("EnvelopeDelivered: does not open"));
@@ -238,8 +238,17 @@ async fn envelope_delivered(
     let Some(signal) = signals::get(conn, &record.signal_id).await? else {
         return Ok(Applied::Skipped("EnvelopeDelivered: local signal missing"));
     };
+    let party_json = party.to_json();
+    match &record.other_party {
+        // The same envelope again (a replayed feed item, a snapshot): nothing changes.
+        Some(known) if *known == party_json => return Ok(DONE),
+        // A later envelope for a match we know: the other region corrected its signaller's
+        // contact details (002 art. 19, 23).
+        Some(_) => return envelope_corrected(conn, cx, &record, &signal, party).await,
+        None => {}
+    }
 
-    matches::set_remote_party(conn, &record.hub_match_id, &party.to_json()).await?;
+    matches::set_remote_party(conn, &record.hub_match_id, &party_json).await?;
     // The other party's organisation may change who has regie.
     details::enqueue(conn, &signal.bsn, cx.clock.now().timestamp_millis()).await?;
     if record.ended_ms.is_none() && signal.status == SignalStatus::Active {
@@ -255,6 +264,28 @@ async fn envelope_delivered(
         notifications::insert(conn, &notification).await?;
     }
     tracing::info!(match_id = %record.hub_match_id, signal_id = %signal.id, from_region = %record.other_region, "envelope opened; signaller notified");
+    Ok(DONE)
+}
+
+/// The other region's corrected contact details replace those we had, and our signaller
+/// is told as a correction inside the region tells them (`RegionalIndex::correct_signal`).
+async fn envelope_corrected(
+    conn: &mut AnyConnection,
+    cx: &Context<'_>,
+    record: &RemoteMatch,
+    signal: &crate::signal::Signal,
+    party: Party,
+) -> Result<Applied, StoreError> {
+    let now_ms = cx.clock.now().timestamp_millis();
+    matches::set_remote_party(conn, &record.hub_match_id, &party.to_json()).await?;
+    details::enqueue(conn, &signal.bsn, now_ms).await?;
+    let mut notice = Notice::new(signal.partner_oin.as_str(), Topic::SignalCorrected, now_ms);
+    notice.signal_id = signal.id.clone();
+    notice.bsn = signal.bsn.to_string();
+    notice.match_id = record.hub_match_id.clone();
+    notice.parties = vec![party];
+    notices::insert(conn, &notice).await?;
+    tracing::info!(match_id = %record.hub_match_id, signal_id = %signal.id, from_region = %record.other_region, "corrected contact details from the other region; signaller told");
     Ok(DONE)
 }
 

@@ -24,8 +24,10 @@ use crate::party::Party;
 use crate::rules::lifetime::{objection_decision_due, objection_is_late};
 use crate::rules::{not_found, Addressee, RuleError};
 use crate::signal::{Contact, InvalidField, Signal, SignalStatus};
+use crate::store::matches;
 use crate::store::notices::{self, Notice, Topic};
 use crate::store::objections::{self, Objection, Outcome};
+use crate::store::outbox::{self, OutboxOp};
 use crate::store::{details, lifecycle, signals, StoreError};
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> RuleError {
@@ -136,10 +138,61 @@ impl RegionalIndex {
             &Party::of_signal(&corrected, &self.region),
         )
         .await?;
-        self.tell_removed(conn, &corrected, Topic::SignalCorrected, now_ms)
+        let told = self
+            .tell_removed(conn, &corrected, Topic::SignalCorrected, now_ms)
             .await?;
+        let (relayed, not_relayed) = self.relay_correction(conn, &corrected, now_ms).await?;
         tx.commit().await?;
+        if relayed > 0 {
+            self.outbox_written.notify_one();
+        }
+        tracing::info!(signal_id = %corrected.id, told, relayed, not_relayed, "signal corrected");
+        if not_relayed > 0 {
+            tracing::warn!(
+                signal_id = %corrected.id,
+                not_relayed,
+                event = "correction_not_relayed",
+                "a remote match has no certified key of the other node (recorded before it was \
+                 kept, or its certificate did not verify): that region is not told"
+            );
+        }
         Ok(corrected)
+    }
+
+    /// Seals the corrected contact details to the other node of each open cross-regional match
+    /// of the signal and queues them as a relay, as the first envelope was (002 art. 19, 23:
+    /// whoever received the details is told of the correction). Returns (relayed, not relayed).
+    async fn relay_correction(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        corrected: &Signal,
+        now_ms: i64,
+    ) -> Result<(usize, usize), StoreError> {
+        let party = Party::of_signal(corrected, &self.region);
+        let (mut relayed, mut not_relayed) = (0, 0);
+        for (match_id, other_region, key) in
+            matches::open_remote_peers_of_signal(conn, &corrected.id).await?
+        {
+            let Some(key) = key else {
+                not_relayed += 1;
+                continue;
+            };
+            let aad = crate::remote::envelope_aad(&match_id, self.region.as_str(), &other_region);
+            let Ok(sealed) = vir_shared::envelope::seal(&key, &aad, party.to_json().as_bytes())
+            else {
+                not_relayed += 1;
+                continue;
+            };
+            let op = OutboxOp::Relay {
+                match_id,
+                to_region: other_region,
+                about_signal_ref: corrected.id.clone(),
+                sealed_hex: hex::encode(sealed),
+            };
+            outbox::append(conn, &op, now_ms).await?;
+            relayed += 1;
+        }
+        Ok((relayed, not_relayed))
     }
 
     /// Registers an objection; never refused for being late, only flagged.

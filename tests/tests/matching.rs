@@ -253,3 +253,115 @@ async fn a_non_admitted_organisation_matches_in_its_region_and_never_reaches_the
     assert!(contains(&dump_sqlite(&node_url).await, &sport_ref));
     t.shutdown().await;
 }
+
+/// The contact details of a signaller, as a match shows them to the other side.
+async fn others_on_matches(t: &TestFed, org: &str) -> Vec<(String, String, String)> {
+    t.node_client(org)
+        .list_matches(pb::ListMatchesRequest {})
+        .await
+        .expect("list matches")
+        .into_inner()
+        .matches
+        .iter()
+        .flat_map(|m| m.others.iter())
+        .map(|o| {
+            let c = o.signaller.clone().unwrap_or_default();
+            (o.organisation.clone(), c.name, c.phone)
+        })
+        .collect()
+}
+
+/// Corrected contact details of a signaller (002 art. 19, 23; 003 art. 17) reach everyone who
+/// had them: the signaller in the same region and, sealed through the hub, the one in the
+/// other region. Each sees the new details on the match and gets one "corrected" notice; the
+/// hub relays the sealed details without learning them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_of_contact_details_reaches_both_regions_once() {
+    let t = TestFed::start().await;
+    let bsn = t.unrelated_bsns(1).remove(0);
+    let zl = t
+        .node_client("zuid-limburg/jgz")
+        .create_signal(signal_request(&bsn, "Marieke Smeets"))
+        .await
+        .expect("Zuid-Limburg's signal")
+        .into_inner();
+    for org in ["zuid-limburg/school", "drenthe/school"] {
+        t.node_client(org)
+            .create_signal(signal_request(&bsn, "Jan de Vries"))
+            .await
+            .expect("signal");
+    }
+    let zl_org = t
+        .fed
+        .file
+        .organisation("zuid-limburg/jgz")
+        .unwrap()
+        .name
+        .clone();
+    for org in ["zuid-limburg/school", "drenthe/school"] {
+        eventually("the first details on the match", WAIT, || async {
+            others_on_matches(&t, org)
+                .await
+                .contains(&(
+                    zl_org.clone(),
+                    "Marieke Smeets".into(),
+                    "010-1234567".into(),
+                ))
+                .then_some(())
+        })
+        .await;
+    }
+
+    let corrected = pb::Contact {
+        name: "Marieke Smeets-Janssen".into(),
+        phone: "043-7654321".into(),
+        email: "m.smeets-janssen@example.nl".into(),
+    };
+    t.node_client("zuid-limburg/beheer")
+        .admin_correct_signal(pb::AdminCorrectSignalRequest {
+            signal_id: zl.id.clone(),
+            signaller: Some(corrected.clone()),
+        })
+        .await
+        .expect("the administrator corrects");
+
+    let wanted = (
+        zl_org.clone(),
+        corrected.name.clone(),
+        corrected.phone.clone(),
+    );
+    for org in ["zuid-limburg/school", "drenthe/school"] {
+        eventually("the corrected details on the match", WAIT, || async {
+            let others = others_on_matches(&t, org).await;
+            (others.contains(&wanted) && !others.iter().any(|o| o.1 == "Marieke Smeets"))
+                .then_some(())
+        })
+        .await;
+        let notices: Vec<pb::Notice> = t
+            .node_client(org)
+            .list_notices(pb::ListNoticesRequest {})
+            .await
+            .expect("notices")
+            .into_inner()
+            .notices
+            .into_iter()
+            .filter(|n| n.topic == pb::NoticeTopic::SignalCorrected as i32)
+            .collect();
+        assert_eq!(notices.len(), 1, "{org}: told once");
+        let party = &notices[0].parties[0];
+        assert_eq!(party.organisation, zl_org, "{org}");
+        assert_eq!(
+            party.signaller.clone().unwrap_or_default(),
+            corrected,
+            "{org}"
+        );
+    }
+    // The hub saw the relay, never the details.
+    let hub_db = dump_sqlite(&t.fed.hub_storage_url().unwrap()).await;
+    assert!(
+        !contains(&hub_db, &corrected.name),
+        "the hub never sees the name"
+    );
+    assert!(!contains(&hub_db, &corrected.phone), "nor the phone number");
+    t.shutdown().await;
+}

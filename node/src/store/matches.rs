@@ -214,6 +214,48 @@ pub async fn open_remote_of_signal(
     rows.iter().map(remote_from_row).collect()
 }
 
+/// Keeps the other node's certified HPKE key of a remote match (for relaying a correction).
+pub async fn set_remote_peer_key(
+    conn: &mut AnyConnection,
+    hub_match_id: &str,
+    key: &[u8; 32],
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE remote_matches SET other_hpke_key = $1 WHERE hub_match_id = $2")
+        .bind(key.to_vec())
+        .bind(hub_match_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The open remote matches of a signal with the other node's HPKE key where it was kept:
+/// (hub match id, other region, key).
+pub async fn open_remote_peers_of_signal(
+    conn: &mut AnyConnection,
+    signal_id: &str,
+) -> Result<Vec<(String, String, Option<[u8; 32]>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT hub_match_id, other_region, other_hpke_key FROM remote_matches \
+         WHERE signal_id = $1 AND ended_ms IS NULL ORDER BY created_ms, hub_match_id",
+    )
+    .bind(signal_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let key: Option<Vec<u8>> = row.try_get(2)?;
+            let key = match key {
+                None => None,
+                Some(bytes) => Some(
+                    <[u8; 32]>::try_from(bytes.as_slice())
+                        .map_err(|_| StoreError::Corrupt("remote_matches.other_hpke_key"))?,
+                ),
+            };
+            Ok((row.try_get(0)?, row.try_get(1)?, key))
+        })
+        .collect()
+}
+
 pub async fn set_remote_party(
     conn: &mut AnyConnection,
     hub_match_id: &str,

@@ -224,15 +224,6 @@ impl FeedFollower {
         if snapshot.head_seq <= applied {
             return Ok(());
         }
-        let context = remote::Context {
-            region: &index.region,
-            clock: &index.clock,
-            ca: &self.ca,
-            hpke_private_key: &self.hpke_private_key,
-            inzage_answer: None,
-            // Matches and envelopes address no officer; the kept items go through `apply_in`.
-            officers: &[],
-        };
         let open: std::collections::HashSet<String> = snapshot
             .matches
             .iter()
@@ -263,25 +254,15 @@ impl FeedFollower {
             .collect();
         let ended = gone.len();
         let kept_items = kept.len();
-        for body in bodies.chain(gone) {
+        let rebuilt = bodies.chain(gone).map(|body| {
             let item = pb::FeedItem {
                 seq: snapshot.head_seq,
                 created_unix_ms: 0,
                 body: Some(body),
             };
-            match remote::apply_item(&mut tx.tx, &context, item).await? {
-                Applied::Done { outbox: o } => outbox |= o,
-                Applied::Skipped(reason) => {
-                    feed::count_skipped(&mut tx.tx).await?;
-                    tracing::warn!(
-                        reason,
-                        event = "feed_item_skipped",
-                        "snapshot entry not applied"
-                    );
-                }
-            }
-        }
-        for (item, answer) in kept.into_iter().zip(&answers) {
+            (item, None)
+        });
+        for (item, answer) in rebuilt.chain(kept.into_iter().zip(answers)) {
             match self.apply_in(&mut tx.tx, item, answer.as_ref()).await? {
                 Applied::Done { outbox: o } => outbox |= o,
                 Applied::Skipped(reason) => {
@@ -289,7 +270,7 @@ impl FeedFollower {
                     tracing::warn!(
                         reason,
                         event = "feed_item_skipped",
-                        "kept feed item not applied"
+                        "snapshot entry not applied"
                     );
                 }
             }

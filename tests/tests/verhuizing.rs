@@ -106,6 +106,23 @@ fn move_to(t: &TestFed, bsn: &Bsn, municipality: &str, to: Address) {
     .expect("registry move");
 }
 
+/// A Drenthe school signals the youth; once that is at the hub, Zuid-Limburg's node stops and
+/// the youth moves into its region.
+async fn signal_then_move_while_zuid_limburg_is_down(
+    t: &mut TestFed,
+    youth: &Person,
+    municipality: &str,
+    to: Address,
+) {
+    signal(t, "drenthe/school", &youth.bsn, "Jan de Vries").await;
+    eventually("the signal at the hub", WAIT, || async {
+        outbox_empty(t, "drenthe/school").await.then_some(())
+    })
+    .await;
+    t.fed.stop_node("zuid-limburg", false).await.unwrap();
+    move_to(t, &youth.bsn, municipality, to);
+}
+
 async fn signal(t: &TestFed, org: &str, bsn: &Bsn, name: &str) -> pb::Signal {
     t.node_client(org)
         .create_signal(signal_request(bsn.as_str(), name))
@@ -358,19 +375,14 @@ async fn the_hub_cannot_open_the_hand_over_and_the_receiver_rejects_a_tampered_o
     for postgres in backends().await {
         let mut t = start(postgres).await;
         let youth = drenthe_youths(&t)[1].clone();
-        signal(&t, "drenthe/school", &youth.bsn, "Jan de Vries").await;
-        eventually("signal at the hub", WAIT, || async {
-            outbox_empty(&t, "drenthe/school").await.then_some(())
-        })
-        .await;
         // Zuid-Limburg is down: the inverhuis waits in its feed at the hub.
-        t.fed.stop_node("zuid-limburg", false).await.unwrap();
-        move_to(
-            &t,
-            &youth.bsn,
+        signal_then_move_while_zuid_limburg_is_down(
+            &mut t,
+            &youth,
             "0935",
             address("Markt", 3, "6211CK", "Maastricht"),
-        );
+        )
+        .await;
         let (seq, item) = eventually("the inverhuis in the hub's feed", WAIT, || async {
             hub_feed(&t, "zuid-limburg")
                 .await
@@ -849,20 +861,14 @@ async fn a_move_into_a_region_offline_past_retention_arrives_after_its_resync() 
     })
     .await;
     let youth = drenthe_youths(&t)[0].clone();
-    signal(&t, "drenthe/school", &youth.bsn, "Jan de Vries").await;
-    eventually("the signal at the hub", WAIT, || async {
-        outbox_empty(&t, "drenthe/school").await.then_some(())
-    })
-    .await;
-
     // Zuid-Limburg is away while the youth moves to Maastricht and Drenthe hands over.
-    t.fed.stop_node("zuid-limburg", false).await.unwrap();
-    move_to(
-        &t,
-        &youth.bsn,
+    signal_then_move_while_zuid_limburg_is_down(
+        &mut t,
+        &youth,
         "GM0935",
         address("Vrijthof", 7, "6211LD", "Maastricht"),
-    );
+    )
+    .await;
     eventually("handed over to Zuid-Limburg", WAIT, || async {
         let out = moves(&t, "drenthe/beheer").await.moves_out;
         out.iter()

@@ -123,6 +123,16 @@ impl TestFed {
             .collect()
     }
 
+    /// The display name of an organisation of the federation, by its id ("drenthe/school").
+    pub fn organisation_name(&self, id: &str) -> String {
+        self.fed
+            .file
+            .organisation(id)
+            .unwrap_or_else(|e| panic!("no organisation {id}: {e}"))
+            .name
+            .clone()
+    }
+
     /// The BSNs of the first `n` [`Self::unrelated_youths`], as the partner API takes them.
     pub fn unrelated_bsns(&self, n: usize) -> Vec<String> {
         self.unrelated_youths()

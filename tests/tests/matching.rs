@@ -291,13 +291,7 @@ async fn a_correction_of_contact_details_reaches_both_regions_once() {
             .await
             .expect("signal");
     }
-    let zl_org = t
-        .fed
-        .file
-        .organisation("zuid-limburg/jgz")
-        .unwrap()
-        .name
-        .clone();
+    let zl_org = t.organisation_name("zuid-limburg/jgz");
     for org in ["zuid-limburg/school", "drenthe/school"] {
         eventually("the first details on the match", WAIT, || async {
             others_on_matches(&t, org)

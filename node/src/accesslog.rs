@@ -79,6 +79,41 @@ pub struct Verification {
     pub entries: u64,
     /// The first row where the chain breaks, and why; None when intact.
     pub broken: Option<(u64, String)>,
+    /// The head the verification went up to, to write down as an [`Anchor`].
+    pub head: Anchor,
+}
+
+/// A point of the chain kept outside the database, written `SEQ:HASH`: from the daily
+/// `access_log_anchor` log line (which the log collector keeps) or a verification's answer.
+/// The hash chain alone finds an edited row; someone with the database's keys could still
+/// rewrite the rows after it and recompute every hash and the head. An anchor kept elsewhere
+/// they cannot change, so a verification given one finds that rewrite too (NEN 7513: the log
+/// must be protected against change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Anchor, String> {
+        let bad = || format!("{text:?} is not SEQ:HASH (an entry number and 64 hex digits)");
+        let (seq, hash) = text.trim().split_once(':').ok_or_else(bad)?;
+        let seq: u64 = seq.parse().map_err(|_| bad())?;
+        let hash = hash.to_ascii_lowercase();
+        if seq == 0 || hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        Ok(Anchor { seq, hash })
+    }
 }
 
 impl RegionalIndex {
@@ -180,16 +215,31 @@ impl RegionalIndex {
         accesslog::query(&mut conn, from_seq, subject.as_deref(), actor_oin, limit).await
     }
 
+    /// The chain's head now, for the daily anchor line.
+    pub async fn access_log_head(&self) -> Result<Anchor, StoreError> {
+        let mut conn = self.db.pool.acquire().await?;
+        let (seq, hash) = accesslog::head(&mut conn).await?;
+        Ok(Anchor {
+            seq: u64::try_from(seq).unwrap_or(0),
+            hash,
+        })
+    }
+
     /// Walks the whole chain: every row's hash recomputed, every link and sequence number
-    /// checked, and the last row against the head.
-    pub async fn verify_access_log(&self) -> Result<Verification, StoreError> {
+    /// checked, the last row against the head, and the rows at the given anchors against them.
+    pub async fn verify_access_log(&self, anchors: &[Anchor]) -> Result<Verification, StoreError> {
         let mut conn = self.db.pool.acquire().await?;
         let (head_seq, head_hash) = accesslog::head(&mut conn).await?;
+        let head = Anchor {
+            seq: u64::try_from(head_seq).unwrap_or(0),
+            hash: head_hash.clone(),
+        };
         let mut expected_seq = 1i64;
         let mut prev = GENESIS.to_owned();
         let broken = |seq: i64, why: &str| Verification {
             entries: u64::try_from(seq - 1).unwrap_or(0),
             broken: Some((u64::try_from(seq).unwrap_or(0), why.to_owned())),
+            head: head.clone(),
         };
         loop {
             let page = accesslog::query(&mut conn, expected_seq, None, None, VERIFY_PAGE).await?;
@@ -203,6 +253,14 @@ impl RegionalIndex {
                 }
                 if accesslog::row_hash(row.seq, &row.entry, &row.prev_hash) != row.hash {
                     return Ok(broken(row.seq, "content does not match its hash (edited)"));
+                }
+                let differs =
+                    |a: &&Anchor| i64::try_from(a.seq) == Ok(row.seq) && a.hash != row.hash;
+                if anchors.iter().any(|a| differs(&a)) {
+                    return Ok(broken(
+                        row.seq,
+                        "differs from an anchor kept outside the database (the chain was rewritten)",
+                    ));
                 }
                 prev = row.hash.clone();
                 expected_seq += 1;
@@ -218,9 +276,19 @@ impl RegionalIndex {
                 "the chain ends before its head (rows deleted at the end)",
             ));
         }
+        if anchors
+            .iter()
+            .any(|a| i64::try_from(a.seq).map_or(true, |seq| seq > last))
+        {
+            return Ok(broken(
+                last + 1,
+                "shorter than an anchor kept outside the database (rows deleted at the end)",
+            ));
+        }
         Ok(Verification {
             entries: u64::try_from(last).unwrap_or(0),
             broken: None,
+            head,
         })
     }
 }

@@ -56,6 +56,7 @@ pub async fn run(index: RegionalIndex, shutdown: CancellationToken) {
                         tracing::info!(%today, ?report, "daily rules applied");
                     }
                     swept = Some(today);
+                    log_access_log_anchor(&index).await;
                 }
                 Err(e) => tracing::warn!(error = %e, "daily rules failed; will retry"),
             }
@@ -68,6 +69,20 @@ pub async fn run(index: RegionalIndex, shutdown: CancellationToken) {
             _ = index.followup_wanted.notified() => {}
             _ = tokio::time::sleep(CHECK_EVERY) => {}
         }
+    }
+}
+
+/// Once a day, the access log's head in the service log: the log collector keeps it outside
+/// the database, as an anchor for `virctl admin accesslog verify --anchor`
+/// ([`crate::accesslog::Anchor`]).
+async fn log_access_log_anchor(index: &RegionalIndex) {
+    match index.access_log_head().await {
+        Ok(head) => tracing::info!(
+            anchor = %head,
+            event = "access_log_anchor",
+            "access log head, to keep outside the database"
+        ),
+        Err(e) => tracing::warn!(error = %e, "access log head not read"),
     }
 }
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use vir_node::accesslog::{Access, Actor};
+use vir_node::accesslog::{Access, Actor, Anchor};
 use vir_node::config::Category;
 use vir_node::informing::InformingRecord;
 use vir_node::rights::NewObjection;
@@ -282,6 +282,32 @@ async fn rights_follow_the_age_bands_and_inzage_exports_everything_art_19_and_17
 
 /// NEN 7513: the access log is append-only (the database refuses changes) and its SHA-256
 /// chain shows a row edited or deleted behind the database's back.
+/// What someone with the database's keys could do after editing a row: recompute the hashes
+/// of every row from `from_seq` on, and the head, so that the chain is consistent again.
+async fn rehash_from(conn: &mut sqlx::AnyConnection, from_seq: i64) {
+    use vir_node::store::accesslog;
+    let rows = accesslog::query(conn, from_seq - 1, None, None, 1000)
+        .await
+        .unwrap();
+    let mut prev = rows[0].hash.clone();
+    for row in rows.iter().skip(1) {
+        let hash = accesslog::row_hash(row.seq, &row.entry, &prev);
+        sqlx::query("UPDATE access_log SET prev_hash = $1, hash = $2 WHERE seq = $3")
+            .bind(&prev)
+            .bind(&hash)
+            .bind(row.seq)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    sqlx::query("UPDATE access_log_head SET hash = $1 WHERE id = 1")
+        .bind(&prev)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn the_access_log_chain_detects_an_edited_row_nen_7513() {
     for_each_backend("rules_accesslog", |url| async move {
@@ -305,8 +331,20 @@ async fn the_access_log_chain_detects_an_edited_row_nen_7513() {
             };
             f.index.audit(&actor, &[access]).await.unwrap();
         }
-        let v = f.index.verify_access_log().await.unwrap();
+        let v = f.index.verify_access_log(&[]).await.unwrap();
         assert_eq!((v.entries, v.broken.clone()), (5, None));
+        // The head, written down outside the database (the daily anchor line).
+        let anchor = v.head.clone();
+        assert_eq!(anchor.seq, 5);
+        assert_eq!(anchor.to_string().parse::<Anchor>(), Ok(anchor.clone()));
+        assert!("5:abc".parse::<Anchor>().is_err() && "x:y".parse::<Anchor>().is_err());
+        // An anchor past the end: rows were deleted at the end.
+        let beyond = Anchor {
+            seq: 9,
+            hash: anchor.hash.clone(),
+        };
+        let v = f.index.verify_access_log(&[beyond]).await.unwrap();
+        assert_eq!(v.broken.map(|b| b.0), Some(6));
         let mine = f
             .index
             .access_log(0, Some(&youth), Some(school.oin.as_str()), 10)
@@ -336,10 +374,24 @@ async fn the_access_log_chain_detects_an_edited_row_nen_7513() {
             .execute(&mut *conn)
             .await
             .unwrap();
-        let v = f.index.verify_access_log().await.unwrap();
+        let v = f.index.verify_access_log(&[]).await.unwrap();
         let (seq, why) = v.broken.expect("the edit is detected");
         assert_eq!(seq, 3);
         assert!(why.contains("edited"), "{why}");
+
+        // Whoever holds the database's keys can also recompute every hash after the edit and
+        // the head: the chain alone then looks intact, the anchor kept elsewhere does not.
+        rehash_from(&mut conn, 3).await;
+        let v = f.index.verify_access_log(&[]).await.unwrap();
+        assert_eq!(v.broken, None, "a rewritten chain is consistent in itself");
+        let v = f
+            .index
+            .verify_access_log(std::slice::from_ref(&anchor))
+            .await
+            .unwrap();
+        let (seq, why) = v.broken.expect("the anchor finds the rewrite");
+        assert_eq!(seq, 5);
+        assert!(why.contains("anchor"), "{why}");
         drop(conn);
         if f.index.db.backend == vir_shared::db::Backend::Sqlite {
             // A deleted row breaks the link of the next one.
@@ -359,7 +411,7 @@ async fn the_access_log_chain_detects_an_edited_row_nen_7513() {
             drop(conn);
             assert_eq!(
                 f.index
-                    .verify_access_log()
+                    .verify_access_log(&[])
                     .await
                     .unwrap()
                     .broken

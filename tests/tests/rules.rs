@@ -146,7 +146,7 @@ async fn only_the_administrator_reads_the_access_log_and_the_chain_holds_nen_751
         .unwrap();
 
     let refused = school
-        .admin_verify_access_log(pb::AdminVerifyAccessLogRequest {})
+        .admin_verify_access_log(pb::AdminVerifyAccessLogRequest::default())
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
@@ -194,11 +194,28 @@ async fn only_the_administrator_reads_the_access_log_and_the_chain_holds_nen_751
         "the refusal is logged"
     );
     let v = admin
-        .admin_verify_access_log(pb::AdminVerifyAccessLogRequest {})
+        .admin_verify_access_log(pb::AdminVerifyAccessLogRequest::default())
         .await
         .unwrap()
         .into_inner();
     assert!(v.intact && v.entries >= 4, "{v:?}");
+    // The head it answers is an anchor for a later check; a malformed one is refused by name.
+    let again = admin
+        .admin_verify_access_log(pb::AdminVerifyAccessLogRequest {
+            anchors: vec![v.head.clone()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.intact && again.entries >= v.entries, "{again:?}");
+    let refused = admin
+        .admin_verify_access_log(pb::AdminVerifyAccessLogRequest {
+            anchors: vec!["12:not-a-hash".into()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().contains("anchors"), "{refused:?}");
 
     let export = admin
         .admin_inzage(pb::AdminInzageRequest {

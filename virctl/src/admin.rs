@@ -298,20 +298,24 @@ pub async fn admin(t: &TargetArgs, cmd: AdminCommand, json: bool) -> anyhow::Res
                 }
             }
         }
-        AdminCommand::Accesslog(AccesslogCommand::Verify) => {
+        AdminCommand::Accesslog(AccesslogCommand::Verify { anchors }) => {
             let v = node
-                .admin_verify_access_log(pb::AdminVerifyAccessLogRequest {})
+                .admin_verify_access_log(pb::AdminVerifyAccessLogRequest { anchors })
                 .await
                 .map_err(status)?
                 .into_inner();
             if json {
                 print_json(
-                    &json!({"intact": v.intact, "entries": v.entries, "first_bad_seq": v.first_bad_seq, "problem": v.problem}),
+                    &json!({"intact": v.intact, "entries": v.entries, "first_bad_seq": v.first_bad_seq, "problem": v.problem, "head": v.head}),
                 );
             } else if v.intact {
                 println!(
                     "Access log intact: {} entries, hash chain verified.",
                     v.entries
+                );
+                println!(
+                    "Head (keep outside the database; pass to a later check with --anchor): {}",
+                    v.head
                 );
             } else {
                 println!(

@@ -359,8 +359,15 @@ pub enum AccesslogCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// Check the hash chain: an edited or deleted entry is found.
-    Verify,
+    /// Check the hash chain: an edited or deleted entry is found. Prints the head as an anchor
+    /// (`SEQ:HASH`) to keep outside the database; the node also logs one daily
+    /// (`event=access_log_anchor`).
+    Verify {
+        /// An anchor kept outside the database (`SEQ:HASH`, repeatable): a chain rewritten
+        /// after it, hashes recomputed, is found too.
+        #[arg(long = "anchor")]
+        anchors: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

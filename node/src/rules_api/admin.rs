@@ -375,9 +375,16 @@ pub async fn admin_verify_access_log(
 ) -> Result<Response<pb::AdminVerifyAccessLogResponse>, Status> {
     const RPC: &str = "AdminVerifyAccessLog";
     let (_, _actor) = api.admin(&request, RPC).await?;
+    let anchors = request
+        .get_ref()
+        .anchors
+        .iter()
+        .map(|a| a.parse::<crate::accesslog::Anchor>())
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|reason| bad("anchors", &reason))?;
     let v = api
         .index
-        .verify_access_log()
+        .verify_access_log(&anchors)
         .await
         .map_err(|e| rule_status(e.into(), RPC))?;
     if let Some((seq, problem)) = &v.broken {
@@ -388,6 +395,7 @@ pub async fn admin_verify_access_log(
         entries: v.entries,
         first_bad_seq: v.broken.as_ref().map_or(0, |b| b.0),
         problem: v.broken.map(|b| b.1).unwrap_or_default(),
+        head: v.head.to_string(),
     }))
 }
 

@@ -77,6 +77,8 @@ pub async fn run(index: RegionalIndex, shutdown: CancellationToken) {
 /// ([`crate::accesslog::Anchor`]).
 async fn log_access_log_anchor(index: &RegionalIndex) {
     match index.access_log_head().await {
+        // An empty log has nothing to anchor.
+        Ok(head) if head.seq == 0 => {}
         Ok(head) => tracing::info!(
             anchor = %head,
             event = "access_log_anchor",

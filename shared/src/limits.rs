@@ -207,4 +207,106 @@ mod tests {
         assert_eq!(limits.validate().unwrap_err().key, "max_connection_age_ms");
         assert!(toml::from_str::<ServerLimits>("colour = 1").is_err());
     }
+
+    /// A service whose calls wait at a gate until the test opens it: a call in progress for as
+    /// long as the test wants, without timing.
+    #[derive(Clone)]
+    struct Gated<S> {
+        inner: S,
+        gate: std::sync::Arc<tokio::sync::Semaphore>,
+        arrived: std::sync::Arc<tokio::sync::Notify>,
+    }
+
+    impl<S: tonic::server::NamedService> tonic::server::NamedService for Gated<S> {
+        const NAME: &'static str = S::NAME;
+    }
+
+    impl<S, R> tower::Service<R> for Gated<S>
+    where
+        S: tower::Service<R> + Clone + Send + 'static,
+        S::Future: Send,
+        R: Send + 'static,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = tonic::codegen::BoxFuture<S::Response, S::Error>;
+
+        fn poll_ready(
+            &mut self,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), S::Error>> {
+            self.inner.poll_ready(cx)
+        }
+
+        fn call(&mut self, request: R) -> Self::Future {
+            let (mut inner, gate, arrived) =
+                (self.inner.clone(), self.gate.clone(), self.arrived.clone());
+            Box::pin(async move {
+                arrived.notify_one();
+                let _open = gate.acquire().await;
+                inner.call(request).await
+            })
+        }
+    }
+
+    /// Load shedding: with one call allowed per connection, a second call while the first is in
+    /// progress is refused at once with RESOURCE_EXHAUSTED instead of queueing, and the first
+    /// still completes. Real gRPC on 127.0.0.1 through [`ServerLimits::apply`].
+    #[tokio::test]
+    async fn a_call_beyond_the_connection_limit_is_shed_at_once() {
+        use tonic_health::pb::health_client::HealthClient;
+        use tonic_health::pb::HealthCheckRequest;
+        let limits = ServerLimits {
+            concurrency_per_connection: 1,
+            load_shed: true,
+            ..ServerLimits::default()
+        };
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+        let arrived = std::sync::Arc::new(tokio::sync::Notify::new());
+        let gated = Gated {
+            inner: health,
+            gate: gate.clone(),
+            arrived: arrived.clone(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let server = tokio::spawn(
+            limits
+                .apply(tonic::transport::Server::builder())
+                .add_service(gated)
+                .serve_with_incoming(incoming),
+        );
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let request = || HealthCheckRequest {
+            service: String::new(),
+        };
+        let mut first_client = HealthClient::new(channel.clone());
+        let first = tokio::spawn(async move { first_client.check(request()).await });
+        arrived.notified().await;
+
+        // Without shedding the second call would wait for the first: bounded, it fails instead.
+        let mut second_client = HealthClient::new(channel.clone());
+        let shed = tokio::time::timeout(Duration::from_secs(10), second_client.check(request()))
+            .await
+            .expect("answered at once, not queued")
+            .expect_err("a second call on the connection is shed");
+        assert_eq!(shed.code(), tonic::Code::ResourceExhausted, "{shed:?}");
+
+        gate.add_permits(1);
+        let answer = first
+            .await
+            .unwrap()
+            .expect("the call in progress completes");
+        assert_eq!(
+            answer.into_inner().status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
+        server.abort();
+    }
 }

@@ -56,9 +56,12 @@ impl RegionalIndex {
             self.end_signal(&mut *conn, signal, SignalStatus::Inactive, now_ms)
                 .await?;
         }
-        if why == DestroyWhy::Death {
-            // Destroyed everywhere (issue 5): the hub erases the youth's signals, their keys,
-            // matches and moves, after the removals just queued.
+        if matches!(why, DestroyWhy::Death | DestroyWhy::AgeLimit) {
+            // The youth is destroyed, not one signal (issue 5 for a death; 003 art. 16.5 at the
+            // age limit): the hub erases this region's signals of the youth with their keys,
+            // matches, moves and every feed item that names them, after the removals just
+            // queued. Each region does so for its own signals (at 23 each region's rules reach
+            // the same day).
             let refs: Vec<String> = all
                 .iter()
                 .filter(|s| s.national)

@@ -222,12 +222,20 @@ async fn destroyed_at_the_23rd_birthday_archive_included_art_16_5() {
         );
         assert!(f.index.list_signals(&jgz).await.unwrap().is_empty());
         assert!(f.index.list_notifications(&jgz).await.unwrap().is_empty());
-        assert_eq!(
-            outbox_ops(&f.index).await.last(),
-            Some(&OutboxOp::Remove {
+        let ops = outbox_ops(&f.index).await;
+        assert!(
+            ops.contains(&OutboxOp::Remove {
                 signal_ref: active.id.clone()
             }),
             "the active signal leaves the national index"
+        );
+        // Then the hub erases every trace of the youth's signals, as after a death.
+        let Some(OutboxOp::Forget { signal_refs }) = ops.last() else {
+            panic!("the hub is asked to forget the youth: {ops:?}");
+        };
+        assert!(
+            signal_refs.contains(&active.id) && signal_refs.contains(&archived.id),
+            "{signal_refs:?}"
         );
         let told = notices_of(&f.index, &jgz, Topic::SignalDestroyed).await;
         assert_eq!(told.len(), 1);

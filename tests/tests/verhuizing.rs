@@ -922,3 +922,73 @@ async fn a_move_into_a_region_offline_past_retention_arrives_after_its_resync() 
     .await;
     t.shutdown().await;
 }
+
+/// At the age limit the youth is destroyed as after a death (003 art. 16.5): each region's node
+/// destroys its signals and has the hub erase them too, with their keys, matches and every feed
+/// item that names them, not only the keys a removal takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_age_limit_erases_the_youth_at_the_hub_as_a_death_does() {
+    let t = start(false).await;
+    let youth = drenthe_youths(&t)[4].clone();
+    let a = signal(&t, "drenthe/school", &youth.bsn, "Jan de Vries").await;
+    let b = signal(&t, "zuid-limburg/jgz", &youth.bsn, "Marieke Smeets").await;
+    let hub = t.fed.hub_storage_url().unwrap();
+    let refs = [a.id.clone(), b.id.clone()];
+    eventually("the cross-regional match at the hub", WAIT, || async {
+        let n = count(
+            &hub,
+            "SELECT COUNT(*) FROM matches WHERE ref_a = $1 OR ref_b = $1",
+            &a.id,
+        )
+        .await;
+        (n == 1).then_some(())
+    })
+    .await;
+    let names_the_youth = |feed: &[(i64, pb::FeedItem)]| {
+        feed.iter()
+            .filter(|(_, item)| {
+                let bytes = item.encode_to_vec();
+                refs.iter().any(|r| contains(&bytes, r))
+            })
+            .count()
+    };
+    assert!(names_the_youth(&hub_feed(&t, "drenthe").await) > 0);
+
+    // The youth's 23rd birthday.
+    let birthday = youth
+        .birth_date
+        .checked_add_months(chrono::Months::new(23 * 12))
+        .unwrap();
+    let today = t.clock.today();
+    if birthday > today {
+        t.clock
+            .advance(chrono::Duration::days((birthday - today).num_days()));
+    }
+
+    eventually("erased at the hub by both regions", WAIT, || async {
+        let mut left = 0;
+        for r in &refs {
+            left += count(
+                &hub,
+                "SELECT COUNT(*) FROM signals WHERE signal_ref = $1",
+                r,
+            )
+            .await
+                + count(
+                    &hub,
+                    "SELECT COUNT(*) FROM matches WHERE ref_a = $1 OR ref_b = $1",
+                    r,
+                )
+                .await;
+        }
+        for region in ["drenthe", "zuid-limburg"] {
+            left += names_the_youth(&hub_feed(&t, region).await) as i64;
+        }
+        (left == 0
+            && outbox_empty(&t, "drenthe/school").await
+            && outbox_empty(&t, "zuid-limburg/jgz").await)
+            .then_some(())
+    })
+    .await;
+    t.shutdown().await;
+}

@@ -183,7 +183,8 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    /// A youth died: erases the sender's signals `refs` with their keys, their matches, the
+    /// A youth died or reached the age limit: erases the sender's signals `refs` with their
+    /// keys, their matches, the
     /// moves with their person keys, and every feed item that names them (emptied in place, so
     /// the feeds stay contiguous; a node skips an empty item).
     pub(super) async fn forget(&mut self, refs: &[SignalRef]) -> Result<(), HubError> {

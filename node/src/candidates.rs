@@ -237,6 +237,11 @@ impl crate::index::RegionalIndex {
             .other_party
             .as_deref()
             .and_then(|j| Party::from_json(j.as_bytes()));
+        let recipient = row
+            .recipient_key
+            .as_deref()
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
         let record = RemoteMatch {
             hub_match_id: row.hub_match_id.clone(),
             signal_id: signal.id.clone(),
@@ -246,6 +251,7 @@ impl crate::index::RegionalIndex {
             other_party: other.as_ref().map(Party::to_json),
             created_ms: now_ms,
             ended_ms: None,
+            other_hpke_key: recipient,
         };
         matches::insert_remote(&mut *conn, &record).await?;
         if let Some(party) = other {
@@ -258,11 +264,6 @@ impl crate::index::RegionalIndex {
             );
             notifications::insert(&mut *conn, &told).await?;
         }
-        let recipient = row
-            .recipient_key
-            .as_deref()
-            .and_then(|h| hex::decode(h).ok())
-            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
         let Some(recipient) = recipient else {
             tracing::warn!(match_id = %row.hub_match_id, event = "peer_chain_refused", "confirmed candidate: no verified key of the other node, contact details stay here");
             return Ok(false);

@@ -143,6 +143,7 @@ async fn match_created(
         other_party: None,
         created_ms: now_ms,
         ended_ms: None,
+        other_hpke_key: None,
     };
     // The hub saw a removal late: record the match as ended and tell nothing about our side.
     if signal.status != SignalStatus::Active {
@@ -175,9 +176,9 @@ async fn match_created(
         Ok(sealed) => sealed,
         Err(_) => return Ok(Applied::Skipped("MatchCreated: unusable HPKE key")),
     };
-    matches::insert_remote(conn, &record).await?;
     // Kept so a later correction of our signaller's details reaches the same node.
-    matches::set_remote_peer_key(conn, &m.match_id, &recipient).await?;
+    record.other_hpke_key = Some(recipient);
+    matches::insert_remote(conn, &record).await?;
     details::enqueue(conn, &signal.bsn, now_ms).await?;
     let op = OutboxOp::Relay {
         match_id: m.match_id.clone(),

@@ -170,22 +170,21 @@ impl RegionalIndex {
     ) -> Result<(usize, usize), StoreError> {
         let party = Party::of_signal(corrected, &self.region);
         let (mut relayed, mut not_relayed) = (0, 0);
-        for (match_id, other_region, key) in
-            matches::open_remote_peers_of_signal(conn, &corrected.id).await?
-        {
-            let Some(key) = key else {
+        for m in matches::open_remote_of_signal(conn, &corrected.id).await? {
+            let Some(key) = m.other_hpke_key else {
                 not_relayed += 1;
                 continue;
             };
-            let aad = crate::remote::envelope_aad(&match_id, self.region.as_str(), &other_region);
+            let aad =
+                crate::remote::envelope_aad(&m.hub_match_id, self.region.as_str(), &m.other_region);
             let Ok(sealed) = vir_shared::envelope::seal(&key, &aad, party.to_json().as_bytes())
             else {
                 not_relayed += 1;
                 continue;
             };
             let op = OutboxOp::Relay {
-                match_id,
-                to_region: other_region,
+                match_id: m.hub_match_id,
+                to_region: m.other_region,
                 about_signal_ref: corrected.id.clone(),
                 sealed_hex: hex::encode(sealed),
             };

@@ -131,6 +131,10 @@ pub struct RemoteMatch {
     pub other_party: Option<String>,
     pub created_ms: i64,
     pub ended_ms: Option<i64>,
+    /// The other node's certified HPKE key, to seal a correction of our signaller's details to
+    /// (002 art. 19, 23). None where its certificate did not verify, and for matches recorded
+    /// before the key was kept (migration 0040).
+    pub other_hpke_key: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for RemoteMatch {
@@ -143,7 +147,7 @@ impl std::fmt::Debug for RemoteMatch {
 }
 
 const REMOTE_COLUMNS: &str = "hub_match_id, signal_id, kind, other_region, other_signal_ref, \
-     other_party, created_ms, ended_ms";
+     other_party, created_ms, ended_ms, other_hpke_key";
 
 fn remote_from_row(row: &AnyRow) -> Result<RemoteMatch, StoreError> {
     Ok(RemoteMatch {
@@ -155,12 +159,19 @@ fn remote_from_row(row: &AnyRow) -> Result<RemoteMatch, StoreError> {
         other_party: row.try_get("other_party")?,
         created_ms: row.try_get("created_ms")?,
         ended_ms: row.try_get("ended_ms")?,
+        other_hpke_key: match row.try_get::<Option<Vec<u8>>, _>("other_hpke_key")? {
+            None => None,
+            Some(bytes) => Some(
+                <[u8; 32]>::try_from(bytes.as_slice())
+                    .map_err(|_| StoreError::Corrupt("remote_matches.other_hpke_key"))?,
+            ),
+        },
     })
 }
 
 pub async fn insert_remote(conn: &mut AnyConnection, m: &RemoteMatch) -> Result<(), StoreError> {
     sqlx::query(&format!(
-        "INSERT INTO remote_matches ({REMOTE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        "INSERT INTO remote_matches ({REMOTE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ))
     .bind(&m.hub_match_id)
     .bind(&m.signal_id)
@@ -170,6 +181,7 @@ pub async fn insert_remote(conn: &mut AnyConnection, m: &RemoteMatch) -> Result<
     .bind(&m.other_party)
     .bind(m.created_ms)
     .bind(m.ended_ms)
+    .bind(m.other_hpke_key.map(|k| k.to_vec()))
     .execute(conn)
     .await?;
     Ok(())
@@ -212,48 +224,6 @@ pub async fn open_remote_of_signal(
     .fetch_all(conn)
     .await?;
     rows.iter().map(remote_from_row).collect()
-}
-
-/// Keeps the other node's certified HPKE key of a remote match (for relaying a correction).
-pub async fn set_remote_peer_key(
-    conn: &mut AnyConnection,
-    hub_match_id: &str,
-    key: &[u8; 32],
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE remote_matches SET other_hpke_key = $1 WHERE hub_match_id = $2")
-        .bind(key.to_vec())
-        .bind(hub_match_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// The open remote matches of a signal with the other node's HPKE key where it was kept:
-/// (hub match id, other region, key).
-pub async fn open_remote_peers_of_signal(
-    conn: &mut AnyConnection,
-    signal_id: &str,
-) -> Result<Vec<(String, String, Option<[u8; 32]>)>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT hub_match_id, other_region, other_hpke_key FROM remote_matches \
-         WHERE signal_id = $1 AND ended_ms IS NULL ORDER BY created_ms, hub_match_id",
-    )
-    .bind(signal_id)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let key: Option<Vec<u8>> = row.try_get(2)?;
-            let key = match key {
-                None => None,
-                Some(bytes) => Some(
-                    <[u8; 32]>::try_from(bytes.as_slice())
-                        .map_err(|_| StoreError::Corrupt("remote_matches.other_hpke_key"))?,
-                ),
-            };
-            Ok((row.try_get(0)?, row.try_get(1)?, key))
-        })
-        .collect()
 }
 
 pub async fn set_remote_party(

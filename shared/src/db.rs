@@ -363,10 +363,8 @@ pub mod testing {
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
             .unwrap_or_else(|e| panic!("connecting to VIR_TEST_POSTGRES_URL: {e}"));
-        static SWEPT: std::sync::Once = std::sync::Once::new();
-        let mut first = false;
-        SWEPT.call_once(|| first = true);
-        if first {
+        static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !SWEPT.swap(true, std::sync::atomic::Ordering::Relaxed) {
             drop_old_test_databases(&mut conn).await;
         }
         sqlx::query(&format!("CREATE DATABASE {db}"))

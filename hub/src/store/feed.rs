@@ -189,31 +189,34 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.db.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let seq = to_u64(row.try_get(0)?, "feed.seq")?;
-                let created_unix_ms: i64 = row.try_get(1)?;
-                let body: Vec<u8> = row.try_get(2)?;
-                let chain: Option<Vec<u8>> = row.try_get(3)?;
-                let corrupt =
-                    |what: String| StoreError::Corrupt(format!("feed {region}/{seq}: {what}"));
-                let item =
-                    pb::FeedItem::decode(body.as_slice()).map_err(|e| corrupt(e.to_string()))?;
-                let mut body = item.body.ok_or_else(|| corrupt("empty body".into()))?;
-                if let Some(chain) = chain {
-                    let pb::feed_item::Body::MatchCreated(m) = &mut body else {
-                        return Err(corrupt("a certificate chain on an item without one".into()));
-                    };
-                    m.other_node_chain = decode_chain(&chain)?;
-                }
-                Ok(pb::FeedItem {
-                    seq,
-                    created_unix_ms,
-                    body: Some(body),
-                })
-            })
-            .collect()
+        rows.iter().map(|row| item_from_row(region, row)).collect()
     }
+}
+
+/// A feed row (`seq, created_ms, body, chain`, the chain from `feed_chains` or NULL) as the
+/// item that was appended: seq and time from their columns, the chain put back.
+pub(super) fn item_from_row(
+    region: &RegionCode,
+    row: &sqlx::any::AnyRow,
+) -> Result<pb::FeedItem, StoreError> {
+    let seq = to_u64(row.try_get(0)?, "feed.seq")?;
+    let created_unix_ms: i64 = row.try_get(1)?;
+    let body: Vec<u8> = row.try_get(2)?;
+    let chain: Option<Vec<u8>> = row.try_get(3)?;
+    let corrupt = |what: String| StoreError::Corrupt(format!("feed {region}/{seq}: {what}"));
+    let item = pb::FeedItem::decode(body.as_slice()).map_err(|e| corrupt(e.to_string()))?;
+    let mut body = item.body.ok_or_else(|| corrupt("empty body".into()))?;
+    if let Some(chain) = chain {
+        let pb::feed_item::Body::MatchCreated(m) = &mut body else {
+            return Err(corrupt("a certificate chain on an item without one".into()));
+        };
+        m.other_node_chain = decode_chain(&chain)?;
+    }
+    Ok(pb::FeedItem {
+        seq,
+        created_unix_ms,
+        body: Some(body),
+    })
 }
 
 #[cfg(test)]

@@ -198,7 +198,9 @@ impl Store {
             .collect::<Result<Vec<_>, StoreError>>()?;
         // What stays below the floor is what pruning kept for this snapshot.
         let rows = sqlx::query(
-            "SELECT f.seq, f.created_ms, f.body FROM feed f JOIN nodes n ON n.region = f.region \
+            "SELECT f.seq, f.created_ms, f.body, c.chain FROM feed f \
+             JOIN nodes n ON n.region = f.region \
+             LEFT JOIN feed_chains c ON c.digest = f.chain_digest \
              WHERE f.region = $1 AND f.seq <= n.feed_floor ORDER BY f.seq",
         )
         .bind(region.as_str())
@@ -206,17 +208,7 @@ impl Store {
         .await?;
         let kept = rows
             .iter()
-            .map(|row| {
-                let seq = to_u64(row.try_get(0)?, "feed.seq")?;
-                let body: Vec<u8> = row.try_get(2)?;
-                let item = pb::FeedItem::decode(body.as_slice())
-                    .map_err(|e| StoreError::Corrupt(format!("feed {region}/{seq}: {e}")))?;
-                Ok(pb::FeedItem {
-                    seq,
-                    created_unix_ms: row.try_get(1)?,
-                    body: item.body,
-                })
-            })
+            .map(|row| super::feed::item_from_row(region, row))
             .collect::<Result<Vec<_>, StoreError>>()?;
         tx.commit().await?;
         Ok(Snapshot {

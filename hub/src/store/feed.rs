@@ -204,10 +204,11 @@ pub(super) fn item_from_row(
     let body: Vec<u8> = row.try_get(2)?;
     let chain: Option<Vec<u8>> = row.try_get(3)?;
     let corrupt = |what: String| StoreError::Corrupt(format!("feed {region}/{seq}: {what}"));
-    let item = pb::FeedItem::decode(body.as_slice()).map_err(|e| corrupt(e.to_string()))?;
-    let mut body = item.body.ok_or_else(|| corrupt("empty body".into()))?;
+    let mut item = pb::FeedItem::decode(body.as_slice()).map_err(|e| corrupt(e.to_string()))?;
+    // An item an erasure emptied in place (`Ingest::forget`) is sent without a body, so the
+    // feed stays contiguous: the node skips it and reads on.
     if let Some(chain) = chain {
-        let pb::feed_item::Body::MatchCreated(m) = &mut body else {
+        let Some(pb::feed_item::Body::MatchCreated(m)) = &mut item.body else {
             return Err(corrupt("a certificate chain on an item without one".into()));
         };
         m.other_node_chain = decode_chain(&chain)?;
@@ -215,7 +216,7 @@ pub(super) fn item_from_row(
     Ok(pb::FeedItem {
         seq,
         created_unix_ms,
-        body: Some(body),
+        body: item.body,
     })
 }
 
@@ -273,5 +274,24 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stored, 2, "one row per distinct chain");
+
+        // An erasure empties an item in place (`Ingest::forget`): it is read as an item without
+        // a body, which the node skips, and the items after it still come (a node behind it
+        // was stuck on "empty body" before).
+        sqlx::query(
+            "UPDATE feed SET body = $3, chain_digest = NULL WHERE region = $1 AND seq = $2",
+        )
+        .bind(region.as_str())
+        .bind(2i64)
+        .bind(pb::FeedItem::default().encode_to_vec())
+        .execute(&store.db.pool)
+        .await
+        .unwrap();
+        let page = store.feed_page(&region, 1, FEED_PAGE).await.unwrap();
+        let seqs: Vec<(u64, bool)> = page.iter().map(|i| (i.seq, i.body.is_some())).collect();
+        assert_eq!(
+            seqs,
+            vec![(1, true), (2, false), (3, true), (4, true), (5, true)]
+        );
     }
 }
